@@ -1,0 +1,161 @@
+"""The FastAPI application factory.
+
+Public routes (``/metadata``, ``/healthz``, discovery, OAuth endpoints) sit outside the protected
+router; every other FHIR route depends on ``authenticate``. Every error becomes an
+OperationOutcome here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.config import Settings
+from server.database import Store
+from server.deps import AppState
+from server.errors import FhirError, Issue, operation_outcome
+from server.formats import dumps
+from server.hooks import Hooks
+from server.middleware import RequestIdAndSizeLimit
+from server.rest import history, instance, metadata, search, system
+from server.rest import type as type_routes
+from server.security import authenticate
+
+log = logging.getLogger(__name__)
+Plugin = Callable[[FastAPI, AppState], None]
+
+
+def _software_version() -> str:
+    try:
+        return version("consilium")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _error_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        content=dumps(body, False),
+        status_code=status,
+        headers=headers,
+        media_type="application/fhir+json; charset=utf-8",
+    )
+
+
+_HTTP_CODES = {
+    404: "not-found",
+    405: "not-supported",
+    401: "login",
+    403: "forbidden",
+    413: "too-costly",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FhirError)
+    async def fhir_error(_: Request, exc: FhirError) -> Response:
+        return _error_response(exc.status, exc.outcome(), exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no FHIR interaction at {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        code = _HTTP_CODES.get(exc.status_code, "processing")
+        return _error_response(
+            exc.status_code,
+            operation_outcome([Issue(code, detail)]),
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        issues = [
+            Issue("invalid", str(e.get("msg")), expression=[".".join(map(str, e.get("loc", ())))])
+            for e in exc.errors()
+        ]
+        return _error_response(400, operation_outcome(issues))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        rid = getattr(request.state, "request_id", "")
+        return _error_response(
+            500,
+            operation_outcome([Issue("exception", f"internal error (request id {rid})")]),
+        )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    mongodb_uri: str | None = None,
+    plugins: list[Plugin] | None = None,
+) -> FastAPI:
+    """Build the app. ``mongodb_uri`` overrides settings (the CLI passes the embedded DB's)."""
+    uri = mongodb_uri or settings.mongodb_uri
+    if not uri:
+        raise ValueError("create_app needs a MongoDB URI (start the embedded database first)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.consilium.store.close()
+
+    app = FastAPI(
+        title="Consilium FHIR server",
+        version=_software_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    store = Store(uri, settings.db_name)
+    state = AppState(
+        settings=settings,
+        store=store,
+        hooks=Hooks(),
+        extras={"version": _software_version(), "capability_contributors": []},
+    )
+    app.state.consilium = state
+    app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        store.client.admin.command("ping")
+        return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+    public = APIRouter(prefix="/fhir")
+    public.include_router(metadata.router)
+    app.include_router(public)
+
+    for plugin in _default_plugins() + (plugins or []):
+        plugin(app, state)
+
+    protected = APIRouter(prefix="/fhir", dependencies=[Depends(authenticate)])
+    protected.include_router(system.router)
+    protected.include_router(history.router)
+    protected.include_router(search.router)
+    protected.include_router(type_routes.router)
+    protected.include_router(instance.router)
+    app.include_router(protected)
+    return app
+
+
+def _default_plugins() -> list[Plugin]:
+    """Packages that attach hooks and public routes (search, auth, audit, domain behaviour)."""
+    from server.plugins import default_plugins
+
+    return default_plugins()

@@ -1,0 +1,139 @@
+"""The ``consilium`` command: serve, seed, reindex (and, with SMART, client management)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from server.config import Settings
+from server.embedded_db import EmbeddedDatabase
+
+log = logging.getLogger("consilium")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """Yield a MongoDB URI: the configured one, or an embedded SecantusDB for the data dir."""
+    if settings.mongodb_uri:
+        yield settings.mongodb_uri
+        return
+    embedded = EmbeddedDatabase(settings.db_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with database(settings) as uri:
+        app = create_app(settings, mongodb_uri=uri)
+        if args.seed:
+            from seed.loader import seed_all
+
+            seed_all(app.state.consilium, demo=True)
+        log.info("Consilium FHIR base: http://%s:%s/fhir", settings.host, settings.port)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            proxy_headers=False,
+        )
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from server.app import create_app
+
+    settings = _settings(args)
+    with database(settings) as uri:
+        app = create_app(settings, mongodb_uri=uri)
+        from seed.loader import seed_all
+
+        counts = seed_all(app.state.consilium, demo=not args.conformance_only)
+        app.state.consilium.store.close()
+    for name, n in counts.items():
+        print(f"{name}: {n}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Re-extract search index values for every stored resource (after a registry change)."""
+    from server.app import create_app
+    from server.search.reindex import reindex_all
+
+    settings = _settings(args)
+    with database(settings) as uri:
+        app = create_app(settings, mongodb_uri=uri)
+        counts = reindex_all(app.state.consilium.store, args.type or None)
+        app.state.consilium.store.close()
+    for name, n in counts.items():
+        print(f"{name}: {n}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="consilium", description="Consilium FHIR R4 server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=None, help="data directory (db, keys)")
+
+    serve = sub.add_parser(
+        "serve", help="run the server (starts the embedded DB unless CONSILIUM_MONGODB_URI is set)"
+    )
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--seed",
+        action="store_true",
+        help="load conformance resources and demo data first (idempotent)",
+    )
+    common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    seed = sub.add_parser(
+        "seed", help="load conformance resources and the demo network (idempotent)"
+    )
+    seed.add_argument("--conformance-only", action="store_true")
+    common(seed)
+    seed.set_defaults(func=cmd_seed)
+
+    reindex = sub.add_parser("reindex", help="rebuild search index values of stored resources")
+    reindex.add_argument("--type", action="append", help="only this resource type (repeatable)")
+    common(reindex)
+    reindex.set_defaults(func=cmd_reindex)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("CONSILIUM_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Runtime settings, read from the environment (prefix ``CONSILIUM_``) and CLI flags.
+
+One frozen object built at start-up and handed to the app factory, so tests can build an app with
+any configuration without touching the process environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSILIUM_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    # When set, use this MongoDB instead of starting the embedded SecantusDB.
+    mongodb_uri: str | None = None
+    db_name: str = "consilium"
+    # Security by default: only an explicit "off" disables authorization.
+    auth: Literal["on", "off"] = "on"
+    admin_token: str | None = None
+    # Public base URL (scheme://host[:port]) used in Location, fullUrl and links; derived from
+    # the request when unset, which is right behind a proxy that rewrites Host.
+    base_url: str | None = None
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_bundle_entries: int = Field(default=10_000, ge=1)
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=1000, ge=1)
+    # Referential integrity for local references on write (see the transactions issue).
+    enforce_referential_integrity: bool = True
+    allow_multiple_conditional_delete: bool = False
+    access_token_lifetime_seconds: int = Field(default=300, ge=30)
+    audit: Literal["on", "off"] = "on"
+    log_level: str = "info"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth != "off"
+
+    @property
+    def db_dir(self) -> Path:
+        return self.data_dir / "db"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"

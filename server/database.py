@@ -1,0 +1,115 @@
+"""The MongoDB connection and the physical layout of the resource store.
+
+Layout (see ARCHITECTURE.md, "Storage"):
+- one collection per resource type, named after the type, ``_id`` = logical id, holding the
+  current version: ``{_id, vid, ts, deleted, resource, idx}``;
+- ``_history``: every version ever written, append-only,
+  ``{_id: "Type/id/vid", type, rid, vid, ts, method, deleted, resource}``.
+Collection names are only ever taken from the resource-type registry, never from request text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from resources.registry import is_resource_type
+
+log = logging.getLogger(__name__)
+HISTORY = "_history"
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+
+class Store:
+    """Owns the client, knows the collections, and runs callbacks in transactions."""
+
+    def __init__(self, uri: str, db_name: str) -> None:
+        self.client: MongoClient[Doc] = MongoClient(
+            uri, tz_aware=True, uuidRepresentation="standard", maxPoolSize=100
+        )
+        self.db: Database[Doc] = self.client[db_name]
+        self._indexed: set[str] = set()
+        self._index_lock = threading.Lock()
+        self._index_providers: list[Callable[[str], list[IndexModel]]] = []
+        # The access policy (auth/policy.py) once installed; None means no narrowing (auth off).
+        self.policy: Any = None
+        hello = self.client.admin.command("hello")
+        # Transactions need a replica set (or mongos). A standalone mongod gets single-document
+        # atomicity only; we log it loudly rather than refuse to start.
+        self.supports_transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+        if not self.supports_transactions:
+            log.warning("MongoDB is standalone: multi-document transactions are unavailable")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def add_index_provider(self, provider: Callable[[str], list[IndexModel]]) -> None:
+        """Search registers here the indexes derived from the parameters of a type."""
+        self._index_providers.append(provider)
+        self._indexed.clear()
+
+    def resources(self, resource_type: str) -> Collection[Doc]:
+        if not is_resource_type(resource_type):
+            raise ValueError(f"not a resource type: {resource_type!r}")
+        self.ensure_indexes(resource_type)
+        return self.db[resource_type]
+
+    @property
+    def history(self) -> Collection[Doc]:
+        self.ensure_indexes(HISTORY)
+        return self.db[HISTORY]
+
+    def ensure_indexes(self, name: str) -> None:
+        """Create a collection's indexes once per process, outside any transaction."""
+        if name in self._indexed:
+            return
+        with self._index_lock:
+            if name in self._indexed:
+                return
+            if name == HISTORY:
+                models = [
+                    IndexModel(
+                        [
+                            ("type", ASCENDING),
+                            ("rid", ASCENDING),
+                            ("ts", DESCENDING),
+                            ("_id", DESCENDING),
+                        ]
+                    ),
+                    IndexModel([("ts", DESCENDING), ("_id", DESCENDING)]),
+                    IndexModel([("type", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)]),
+                ]
+            else:
+                models = [IndexModel([("ts", DESCENDING), ("_id", DESCENDING)])]
+                for provider in self._index_providers:
+                    models.extend(provider(name))
+            if models:
+                self.db[name].create_indexes(models)
+            self._indexed.add(name)
+
+    def transaction(self, callback: Callable[[ClientSession | None], T]) -> T:
+        """Run ``callback(session)`` in one transaction, retried on transient conflicts.
+
+        The driver's ``with_transaction`` retries the whole callback on TransientTransactionError,
+        so a callback must re-read what it checks (version numbers): a retried If-Match update then
+        sees the winner's version and fails with 412 instead of overwriting it.
+        """
+        if not self.supports_transactions:
+            return callback(None)
+        with self.client.start_session() as session:
+            return session.with_transaction(
+                callback,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+                max_commit_time_ms=10_000,
+            )

@@ -1,0 +1,92 @@
+"""FastAPI dependencies: the app's shared state and the per-request repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from resources.registry import is_resource_type
+from resources.validation import ID_PATTERN
+from server.config import Settings
+from server.database import Store
+from server.errors import FhirError, bad_request
+from server.hooks import Hooks
+from server.repository import Repository
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    store: Store
+    hooks: Hooks
+    extras: dict[str, Any]
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.consilium
+    return state
+
+
+def get_repo(request: Request) -> Repository:
+    state = get_state(request)
+    return Repository(state.store, state.hooks, principal=getattr(request.state, "principal", None))
+
+
+def base_url(request: Request) -> str:
+    """The FHIR base (``…/fhir``) as clients must see it in Location, fullUrl and links."""
+    configured = get_state(request).settings.base_url
+    root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+    return f"{root}/fhir"
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+RepoDep = Annotated[Repository, Depends(get_repo)]
+BaseDep = Annotated[str, Depends(base_url)]
+
+
+def check_type(resource_type: str) -> str:
+    if not is_resource_type(resource_type):
+        raise FhirError(404, "not-supported", f"unknown resource type {resource_type!r}")
+    return resource_type
+
+
+def check_id(rid: str) -> str:
+    if not ID_PATTERN.match(rid):
+        raise bad_request(f"invalid id {rid!r}: ids match [A-Za-z0-9-.]{{1,64}}")
+    return rid
+
+
+def parse_etag(value: str | None, header: str) -> int | None:
+    """``W/"3"`` or ``"3"`` → 3; anything else is a client error, never silently ignored."""
+    if value is None:
+        return None
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    v = v.strip('"')
+    if not v.isdigit() or len(v) > 18:
+        raise bad_request(f'{header} must be an ETag like W/"3", got {value!r}')
+    return int(v)
+
+
+def prefer_return(request: Request) -> str:
+    """The ``Prefer: return=`` choice: minimal | representation | OperationOutcome."""
+    prefer = request.headers.get("prefer", "")
+    for part in prefer.split(","):
+        key, _, val = part.strip().partition("=")
+        if key.strip().lower() == "return":
+            v = val.strip().strip('"')
+            if v in ("minimal", "representation", "OperationOutcome"):
+                return v
+    return "representation"
+
+
+def prefer_handling(request: Request) -> str:
+    prefer = request.headers.get("prefer", "")
+    for part in prefer.split(","):
+        key, _, val = part.strip().partition("=")
+        if key.strip().lower() == "handling":
+            return val.strip().strip('"').lower()
+    return "lenient"

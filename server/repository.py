@@ -1,0 +1,353 @@
+"""The one write path: versioning, optimistic locking, index extraction, history, hooks.
+
+Every create/update/delete, whether it comes from REST, a bundle or a hook, goes through a
+``Repository``. A repository is cheap and built per request (it carries the caller's principal
+for the policy layer); a repository bound to a session joins that session's transaction, which is
+how a transaction Bundle writes all its entries atomically.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pymongo import DESCENDING
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from resources.validation import ResourceInvalid, validate_resource
+from server.database import Doc, Store
+from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
+from server.hooks import HookPoint, Hooks, WriteEvent
+from server.search.index import extract_index
+from server.timeutil import fhir_instant, now
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One version of a resource as stored (``resource`` is None for a deletion)."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    resource: dict[str, Any] | None
+    method: str | None = None
+    acl: dict[str, Any] | None = None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @classmethod
+    def from_current(cls, resource_type: str, doc: Doc) -> Stored:
+        return cls(
+            resource_type, doc["_id"], doc["vid"], doc["ts"], doc["deleted"], doc.get("resource")
+        )
+
+    @classmethod
+    def from_history(cls, doc: Doc) -> Stored:
+        return cls(
+            doc["type"],
+            doc["rid"],
+            doc["vid"],
+            doc["ts"],
+            doc["deleted"],
+            doc.get("resource"),
+            doc.get("method"),
+        )
+
+
+def invalid(exc: ResourceInvalid) -> FhirError:
+    issues = [
+        Issue("invalid" if d else "structure", d, expression=[e] if e else [])
+        for d, e in exc.issues
+    ]
+    return FhirError(400, "invalid", str(exc), issues=issues)
+
+
+def _same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
+    """Equal but for server-managed meta: an identical update makes no new version."""
+    if a is None:
+        return False
+
+    def strip(r: dict[str, Any]) -> dict[str, Any]:
+        meta = {
+            k: v for k, v in (r.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")
+        }
+        out = {k: v for k, v in r.items() if k != "meta"}
+        if meta:
+            out["meta"] = meta
+        return out
+
+    return strip(a) == strip(b)
+
+
+class Repository:
+    def __init__(
+        self,
+        store: Store,
+        hooks: Hooks,
+        *,
+        principal: Any = None,
+        session: ClientSession | None = None,
+    ) -> None:
+        self.store = store
+        self.hooks = hooks
+        self.principal = principal
+        self.session = session
+        self._post_commit: list[WriteEvent] = []
+
+    # ----------------------------------------------------------------------------- transactions
+    def bound(self, session: ClientSession | None) -> Repository:
+        repo = Repository(self.store, self.hooks, principal=self.principal, session=session)
+        repo._post_commit = self._post_commit
+        return repo
+
+    def _write(self, fn: Callable[[Repository], T]) -> T:
+        """Run ``fn(repo_bound_to_session)`` in a transaction unless already inside one."""
+        if self.session is not None:
+            return fn(self)
+        self._post_commit.clear()
+
+        def attempt(session: ClientSession | None) -> T:
+            self._post_commit.clear()  # a retried transaction must not double-fire hooks
+            return fn(self.bound(session))
+
+        try:
+            result = self.store.transaction(attempt)
+        except OperationFailure as exc:
+            if exc.has_error_label("TransientTransactionError") or exc.code == 112:
+                raise conflict("concurrent modification; retry the request") from exc
+            raise
+        self.flush_post_commit()
+        return result
+
+    def flush_post_commit(self) -> None:
+        events, self._post_commit[:] = list(self._post_commit), []
+        for event in events:
+            self.hooks.run(HookPoint.POST_COMMIT, event)
+
+    def transaction(self, fn: Callable[[Repository], T]) -> T:
+        """Public: run ``fn(repo)`` with every write it makes in one MongoDB transaction."""
+        return self._write(fn)
+
+    # --------------------------------------------------------------------------- access policy
+    def access_filter(self, resource_type: str) -> Doc:
+        """A MongoDB filter ANDed into every query on ``resource_type`` for this principal.
+
+        ``{}`` means no narrowing. The policy layer (auth) supplies it; search, _include,
+        history and compartment search must all apply it, so a query can never reach documents
+        the principal may not see. Returns ``{"_id": {"$in": []}}`` style filters to deny all.
+        """
+        policy = self.store.policy
+        return policy.access_filter(self.principal, resource_type) if policy else {}
+
+    def can_read(self, resource_type: str, resource: dict[str, Any]) -> bool:
+        """Check an outgoing resource (defence in depth behind ``access_filter``)."""
+        policy = self.store.policy
+        return policy.can_read(self.principal, resource_type, resource) if policy else True
+
+    # ------------------------------------------------------------------------------------ reads
+    def current(self, resource_type: str, rid: str) -> Stored | None:
+        doc = self.store.resources(resource_type).find_one(
+            {"_id": rid}, {"idx": 0}, session=self.session
+        )
+        return Stored.from_current(resource_type, doc) if doc else None
+
+    def read(self, resource_type: str, rid: str) -> Stored:
+        stored = self.current(resource_type, rid)
+        if stored is None:
+            raise not_found(f"{resource_type}/{rid} is not known")
+        if stored.deleted:
+            err = gone(f"{resource_type}/{rid} was deleted")
+            err.headers["ETag"] = stored.etag
+            raise err
+        return stored
+
+    def vread(self, resource_type: str, rid: str, vid: int) -> Stored:
+        doc = self.store.history.find_one(
+            {"_id": f"{resource_type}/{rid}/{vid}"}, session=self.session
+        )
+        if doc is None:
+            raise not_found(f"{resource_type}/{rid} has no version {vid}")
+        stored = Stored.from_history(doc)
+        if stored.deleted:
+            err = gone(f"version {vid} of {resource_type}/{rid} is a deletion")
+            err.headers["ETag"] = stored.etag
+            raise err
+        return stored
+
+    def history(
+        self,
+        *,
+        resource_type: str | None = None,
+        rid: str | None = None,
+        since: datetime | None = None,
+        at_or_before: datetime | None = None,
+        after_key: tuple[datetime, str] | None = None,
+        limit: int = 20,
+    ) -> Iterator[Stored]:
+        """Versions newest first; ``after_key`` = (ts, _id) of the last entry already returned."""
+        query: Doc = {}
+        if resource_type is not None:
+            query["type"] = resource_type
+        if rid is not None:
+            query["rid"] = rid
+        ts: Doc = {}
+        if since is not None:
+            ts["$gte"] = since
+        if at_or_before is not None:
+            ts["$lte"] = at_or_before
+        if ts:
+            query["ts"] = ts
+        if after_key is not None:
+            kts, kid = after_key
+            query = {
+                "$and": [query, {"$or": [{"ts": {"$lt": kts}}, {"ts": kts, "_id": {"$lt": kid}}]}]
+            }
+        sort = [("ts", DESCENDING), ("_id", DESCENDING)]
+        cursor = self.store.history.find(query, session=self.session).sort(sort).limit(limit)
+        for doc in cursor:
+            yield Stored.from_history(doc)
+
+    def history_key(self, stored: Stored) -> tuple[datetime, str]:
+        return stored.last_updated, f"{stored.resource_type}/{stored.id}/{stored.version_id}"
+
+    # ----------------------------------------------------------------------------------- writes
+    def create(self, resource_type: str, resource: Any, *, rid: str | None = None) -> Stored:
+        """Create with a server-assigned id (any id in the body is ignored, as http.html says)."""
+        self._validate(resource, resource_type)
+        new_id = rid or str(uuid.uuid4())
+        body = dict(resource)
+        body["id"] = new_id
+        return self._write(
+            lambda repo: repo._store_version(resource_type, new_id, body, None, "create")
+        )
+
+    def update(
+        self, resource_type: str, rid: str, resource: Any, *, if_match: int | None = None
+    ) -> tuple[Stored, bool]:
+        """Update or create-with-client-id; returns (stored, created)."""
+        self._validate(resource, resource_type)
+        if resource.get("id") != rid:
+            raise FhirError(
+                400,
+                "invalid",
+                f"the body's id ({resource.get('id')!r}) must equal the id in the URL ({rid!r})",
+                expression=[f"{resource_type}.id"],
+            )
+
+        def work(repo: Repository) -> tuple[Stored, bool]:
+            current = repo.current(resource_type, rid)
+            if if_match is not None and (current is None or current.version_id != if_match):
+                have = "none" if current is None else current.version_id
+                raise precondition_failed(
+                    f"If-Match expects version {if_match} of {resource_type}/{rid}, current is {have}"
+                )
+            if (
+                current is not None
+                and not current.deleted
+                and _same_content(current.resource, resource)
+            ):
+                return current, False
+            created = current is None or current.deleted
+            stored = repo._store_version(resource_type, rid, dict(resource), current, "update")
+            return stored, created
+
+        return self._write(work)
+
+    def delete(self, resource_type: str, rid: str, *, if_match: int | None = None) -> Stored:
+        def work(repo: Repository) -> Stored:
+            current = repo.current(resource_type, rid)
+            if current is None:
+                raise not_found(f"{resource_type}/{rid} is not known")
+            if if_match is not None and current.version_id != if_match:
+                raise precondition_failed(
+                    f"If-Match expects version {if_match} of {resource_type}/{rid}, current is {current.version_id}"
+                )
+            if current.deleted:
+                return current
+            return repo._store_version(resource_type, rid, None, current, "delete")
+
+        return self._write(work)
+
+    # --------------------------------------------------------------------------------- internals
+    def _validate(self, resource: Any, resource_type: str) -> None:
+        try:
+            validate_resource(resource, resource_type)
+        except ResourceInvalid as exc:
+            raise invalid(exc) from exc
+
+    def _store_version(
+        self,
+        resource_type: str,
+        rid: str,
+        resource: dict[str, Any] | None,
+        current: Stored | None,
+        interaction: str,
+    ) -> Stored:
+        event = WriteEvent(
+            interaction,
+            resource_type,
+            rid,
+            resource,
+            current.resource if current else None,
+            self,
+            self.session,
+        )
+        self.hooks.run(HookPoint.PRE_WRITE, event)
+        resource = event.resource
+        if resource is not None and event.extra.get("modified"):
+            self._validate(resource, resource_type)
+        vid = (current.version_id if current else 0) + 1
+        ts = now()
+        if resource is not None:
+            meta = dict(resource.get("meta") or {})
+            meta["versionId"] = str(vid)
+            meta["lastUpdated"] = fhir_instant(ts)
+            resource["meta"] = meta
+            resource["id"] = rid
+        deleted = resource is None
+        doc: Doc = {"_id": rid, "vid": vid, "ts": ts, "deleted": deleted, "resource": resource}
+        doc["idx"] = extract_index(resource_type, resource) if resource is not None else {}
+        # Ownership/security data the policy layer filters on (e.g. the submitting organization);
+        # kept from the previous version unless a hook replaces it.
+        doc["acl"] = event.extra.get("acl", (current.acl or {}) if current else {})
+        coll = self.store.resources(resource_type)
+        try:
+            if current is None:
+                coll.insert_one(doc, session=self.session)
+            else:
+                res = coll.replace_one(
+                    {"_id": rid, "vid": current.version_id}, doc, session=self.session
+                )
+                if res.matched_count != 1:
+                    raise conflict(f"{resource_type}/{rid} was modified concurrently; retry")
+            method = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE"}[
+                interaction
+            ]
+            self.store.history.insert_one(
+                {
+                    "_id": f"{resource_type}/{rid}/{vid}",
+                    "type": resource_type,
+                    "rid": rid,
+                    "vid": vid,
+                    "ts": ts,
+                    "method": method,
+                    "deleted": deleted,
+                    "resource": resource,
+                },
+                session=self.session,
+            )
+        except DuplicateKeyError as exc:
+            raise conflict(f"{resource_type}/{rid} was created concurrently; retry") from exc
+        event.version_id = vid
+        self._post_commit.append(event)
+        return Stored(resource_type, rid, vid, ts, deleted, resource, method, doc["acl"])

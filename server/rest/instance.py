@@ -1,0 +1,78 @@
+"""Instance-level interactions: read, vread, update, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from server.deps import BaseDep, RepoDep, check_id, check_type, parse_etag, prefer_return
+from server.errors import bad_request, info_outcome
+from server.formats import fhir_response, read_json_body
+from server.rest.responses import version_headers, write_response
+from server.timeutil import parse_http_date
+
+router = APIRouter()
+
+
+@router.get("/{resource_type}/{rid}")
+def read(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Response:
+    check_type(resource_type)
+    check_id(rid)
+    stored = repo.read(resource_type, rid)
+    headers = version_headers(stored)
+    inm = request.headers.get("if-none-match")
+    if inm is not None and (
+        inm.strip() == "*" or parse_etag(inm, "If-None-Match") == stored.version_id
+    ):
+        return Response(status_code=304, headers=headers)
+    ims = request.headers.get("if-modified-since")
+    if ims is not None and inm is None:
+        since = parse_http_date(ims)
+        if since is not None and stored.last_updated.replace(microsecond=0) <= since:
+            return Response(status_code=304, headers=headers)
+    return fhir_response(request, stored.resource, headers=headers)
+
+
+@router.get("/{resource_type}/{rid}/_history/{vid}")
+def vread(resource_type: str, rid: str, vid: str, request: Request, repo: RepoDep) -> Response:
+    check_type(resource_type)
+    check_id(rid)
+    if not vid.isdigit() or len(vid) > 18:
+        raise bad_request(f"version id must be a positive integer, got {vid!r}")
+    stored = repo.vread(resource_type, rid, int(vid))
+    return fhir_response(request, stored.resource, headers=version_headers(stored))
+
+
+@router.put("/{resource_type}/{rid}")
+async def update(
+    resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep
+) -> Response:
+    check_type(resource_type)
+    check_id(rid)
+    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    body = await read_json_body(request)
+    stored, created = await run_in_threadpool(
+        repo.update, resource_type, rid, body, if_match=if_match
+    )
+    return write_response(
+        request,
+        stored,
+        status=201 if created else 200,
+        base=base,
+        message=f"{'created' if created else 'updated'} {resource_type}/{rid}",
+    )
+
+
+@router.delete("/{resource_type}/{rid}")
+def delete(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Response:
+    check_type(resource_type)
+    check_id(rid)
+    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    stored = repo.delete(resource_type, rid, if_match=if_match)
+    headers = {"ETag": stored.etag}
+    if prefer_return(request) == "OperationOutcome":
+        return fhir_response(
+            request, info_outcome(f"deleted {resource_type}/{rid}"), headers=headers
+        )
+    return Response(status_code=204, headers=headers)
