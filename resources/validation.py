@@ -1,9 +1,10 @@
 """Structural validation of incoming resources against the FHIR R4 definitions.
 
-Two layers: FHIR JSON rules that the models let through (no nulls, no empty strings, arrays or
-objects, per json.html), then the ``fhir.resources.R4B`` model of the type. The 18 R4 types that
-R4B dropped (MedicinalProduct*, Substance* details, *EvidenceSynthesis) are checked against the
-official R4 JSON schema instead, so every R4 type gets a real check. Errors come back as a list
+Three layers, cheapest first: FHIR JSON rules (no nulls, no empty strings, arrays or objects, per
+json.html); the official R4 4.0.1 JSON schema of the type (JSON types — the models coerce "yes"
+to true, the schema does not —, primitive regexes, required code enums, unknown elements); then
+the ``fhir.resources.R4B`` model (cardinality, choice-type exclusivity, invariants). The 18 R4
+types that R4B dropped (MedicinalProduct*, some Substance*, *EvidenceSynthesis) get the first two. Errors come back as a list
 of issues with a FHIRPath ``expression`` so a client can find the bad element.
 """
 
@@ -74,32 +75,38 @@ def _model(resource_type: str) -> Any:
 
 
 @cache
-def _schema_validator() -> Any:
-    import jsonschema
-
+def _schema_definitions() -> dict[str, Any]:
     schema = json.loads((DEFINITIONS / "fhir.schema.json").read_text(encoding="utf-8"))
-    return jsonschema.Draft6Validator(schema)
-
-
-def _schema_issues(resource: dict[str, Any], resource_type: str) -> list[tuple[str, str]]:
-    issues = []
-    for err in _schema_validator().iter_errors(resource):
-        # oneOf over every resource type: report the branch errors for our type only.
-        leaves = [err]
-        if err.context:
-            leaves = [
-                e for e in err.context if list(e.schema_path)[:1] == [_schema_branch(resource_type)]
-            ] or [err]
-        for leaf in leaves:
-            issues.append((leaf.message[:500], _path(resource_type, list(leaf.absolute_path))))
-    return issues
+    return dict(schema["definitions"])
 
 
 @cache
-def _schema_branch(resource_type: str) -> int:
-    schema = _schema_validator().schema
-    refs = [x["$ref"] for x in schema["oneOf"]]
-    return refs.index(f"#/definitions/{resource_type}")
+def _schema_validator(resource_type: str) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft6Validator(
+        {"$ref": f"#/definitions/{resource_type}", "definitions": _schema_definitions()}
+    )
+
+
+def _schema_issues(resource: dict[str, Any], resource_type: str) -> list[tuple[str, str]]:
+    """JSON types, primitive regexes, required-binding enums and unknown elements, per R4 4.0.1."""
+    issues: dict[str, str] = {}
+    for err in _schema_validator(resource_type).iter_errors(resource):
+        path = _path(resource_type, list(err.absolute_path))
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            known = set(err.schema.get("properties", {}))
+            for name in err.instance:
+                if name not in known:
+                    issues.setdefault(f"{path}.{name}", "unknown element")
+            continue
+        if err.validator == "required" and isinstance(err.instance, dict):
+            for name in err.validator_value:
+                if name not in err.instance:
+                    issues.setdefault(f"{path}.{name}", "required element is missing (min 1)")
+            continue
+        issues.setdefault(path, err.message[:300])
+    return [(msg, path) for path, msg in issues.items()]
 
 
 def validate_resource(resource: Any, resource_type: str) -> None:
@@ -125,10 +132,11 @@ def validate_resource(resource: Any, resource_type: str) -> None:
     _json_rules(resource, resource_type, issues)
     if issues:
         raise ResourceInvalid(issues)
+    issues = _schema_issues(resource, resource_type)
+    if issues:
+        raise ResourceInvalid(issues)
     model = _model(resource_type)
-    if model is None:
-        issues = _schema_issues(resource, resource_type)
-    else:
+    if model is not None:
         try:
             model.model_validate(resource)
         except ValidationError as exc:

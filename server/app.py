@@ -22,7 +22,7 @@ from server.config import Settings
 from server.database import Store
 from server.deps import AppState
 from server.errors import FhirError, Issue, operation_outcome
-from server.formats import dumps
+from server.formats import dumps, negotiate
 from server.hooks import Hooks
 from server.middleware import RequestIdAndSizeLimit
 from server.rest import history, instance, metadata, search, system
@@ -137,14 +137,14 @@ def create_app(
         store.client.admin.command("ping")
         return Response(content=b'{"status":"ok"}', media_type="application/json")
 
-    public = APIRouter(prefix="/fhir")
+    public = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
     public.include_router(metadata.router)
     app.include_router(public)
 
     for plugin in _default_plugins() + (plugins or []):
         plugin(app, state)
 
-    protected = APIRouter(prefix="/fhir", dependencies=[Depends(authenticate)])
+    protected = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate), Depends(authenticate)])
     protected.include_router(system.router)
     protected.include_router(history.router)
     protected.include_router(search.router)

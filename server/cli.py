@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +39,20 @@ def database(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM, then stop the embedded database before exiting.
+
+    uvicorn re-raises the signal it caught after its graceful shutdown; a Python-level SIGTERM
+    handler turns that into SystemExit so the ``finally`` that stops the database still runs
+    (SIGINT already arrives as KeyboardInterrupt).
+    """
     import uvicorn
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     from server.app import create_app
 
@@ -132,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -76,21 +76,24 @@ class Store:
         with self._index_lock:
             if name in self._indexed:
                 return
+            # Ascending keys only: a descending key followed by more keys makes SecantusDB drop
+            # range boundaries ($gte on ts); MongoDB walks ascending indexes backwards for our
+            # newest-first sorts at the same cost.
             if name == HISTORY:
                 models = [
                     IndexModel(
                         [
                             ("type", ASCENDING),
                             ("rid", ASCENDING),
-                            ("ts", DESCENDING),
-                            ("_id", DESCENDING),
+                            ("ts", ASCENDING),
+                            ("_id", ASCENDING),
                         ]
                     ),
-                    IndexModel([("ts", DESCENDING), ("_id", DESCENDING)]),
-                    IndexModel([("type", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)]),
+                    IndexModel([("ts", ASCENDING), ("_id", ASCENDING)]),
+                    IndexModel([("type", ASCENDING), ("ts", ASCENDING), ("_id", ASCENDING)]),
                 ]
             else:
-                models = [IndexModel([("ts", DESCENDING), ("_id", DESCENDING)])]
+                models = [IndexModel([("ts", ASCENDING), ("_id", ASCENDING)])]
                 for provider in self._index_providers:
                     models.extend(provider(name))
             if models:

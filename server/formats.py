@@ -74,6 +74,12 @@ def response_media_type(request: Request) -> str:
     return best[1]
 
 
+def negotiate(request: Request) -> None:
+    """Router dependency: settle the response format before any work (a 406 must not follow a
+    committed write)."""
+    request.state.media_type = response_media_type(request)
+
+
 def check_body_type(request: Request, allowed: set[str] | None = None) -> str:
     ctype = request.headers.get("content-type")
     if not ctype:
@@ -113,10 +119,7 @@ def fhir_response(
     headers: dict[str, str] | None = None,
     media_type: str | None = None,
 ) -> Response:
-    try:
-        media = media_type or response_media_type(request)
-    except FhirError:
-        media = FHIR_JSON  # an error response must still be sent, in the default format
+    media = media_type or getattr(request.state, "media_type", None) or response_media_type(request)
     content = b"" if body is None else dumps(body, is_pretty(request))
     return Response(
         content=content,

@@ -278,6 +278,46 @@ class Repository:
 
         return self._write(work)
 
+    def patch(
+        self,
+        resource_type: str,
+        rid: str,
+        apply: Callable[[dict[str, Any]], Any],
+        *,
+        if_match: int | None = None,
+    ) -> Stored:
+        """Apply ``apply(current) -> patched copy`` (JSON Patch, FHIRPath Patch) in one transaction.
+
+        The result is validated like an update, but failures are 422 (http.html: a patch whose
+        result is invalid is unprocessable); ``apply`` must not mutate its argument.
+        """
+
+        def work(repo: Repository) -> Stored:
+            current = repo.read(resource_type, rid)
+            if if_match is not None and current.version_id != if_match:
+                raise precondition_failed(
+                    f"If-Match expects version {if_match} of {resource_type}/{rid}, current is {current.version_id}"
+                )
+            assert current.resource is not None
+            result = apply(current.resource)
+            if (
+                not isinstance(result, dict)
+                or result.get("resourceType") != resource_type
+                or result.get("id") != rid
+            ):
+                raise FhirError(422, "processing", "a patch must not change resourceType or id")
+            try:
+                validate_resource(result, resource_type)
+            except ResourceInvalid as exc:
+                err = invalid(exc)
+                err.status = 422
+                raise err from exc
+            if _same_content(current.resource, result):
+                return current
+            return repo._store_version(resource_type, rid, result, current, "patch")
+
+        return self._write(work)
+
     # --------------------------------------------------------------------------------- internals
     def _validate(self, resource: Any, resource_type: str) -> None:
         try:
@@ -320,6 +360,8 @@ class Repository:
         # Ownership/security data the policy layer filters on (e.g. the submitting organization);
         # kept from the previous version unless a hook replaces it.
         doc["acl"] = event.extra.get("acl", (current.acl or {}) if current else {})
+        if "refs" in event.extra:  # local reference targets, kept by server/integrity.py
+            doc["refs"] = event.extra["refs"]
         coll = self.store.resources(resource_type)
         try:
             if current is None:
