@@ -111,6 +111,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        # Plugins flush durable work here (the audit queue) before the store closes.
+        for hook in app.state.consilium.extras.get("shutdown_hooks", []):
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
         app.state.consilium.store.close()
 
     app = FastAPI(
@@ -126,7 +132,12 @@ def create_app(
         settings=settings,
         store=store,
         hooks=Hooks(),
-        extras={"version": _software_version(), "capability_contributors": []},
+        extras={
+            "version": _software_version(),
+            "capability_contributors": [],
+            "mongodb_uri": uri,
+            "shutdown_hooks": [],
+        },
     )
     app.state.consilium = state
     app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=settings.max_body_bytes)
@@ -144,7 +155,7 @@ def create_app(
     for plugin in _default_plugins() + (plugins or []):
         plugin(app, state)
 
-    protected = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate), Depends(authenticate)])
+    protected = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate), Depends(_authenticate)])
     protected.include_router(system.router)
     protected.include_router(history.router)
     protected.include_router(search.router)
@@ -152,6 +163,11 @@ def create_app(
     protected.include_router(instance.router)
     app.include_router(protected)
     return app
+
+
+async def _authenticate(request: Request) -> None:
+    """Token checks are CPU-only (signature, claims, in-memory key set): no threadpool hop."""
+    authenticate(request)
 
 
 def _default_plugins() -> list[Plugin]:

@@ -74,7 +74,7 @@ def response_media_type(request: Request) -> str:
     return best[1]
 
 
-def negotiate(request: Request) -> None:
+async def negotiate(request: Request) -> None:
     """Router dependency: settle the response format before any work (a 406 must not follow a
     committed write)."""
     request.state.media_type = response_media_type(request)

@@ -1,0 +1,123 @@
+"""Shared benchmark plumbing: servers in child processes, a threaded HTTP load loop, percentiles.
+
+Why child processes: the load generator and the server must not share a GIL, or the figures
+measure Python thread scheduling instead of the server.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Figures:
+    name: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies_ms:
+            return 0.0
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<34} {self.throughput:9.1f} req/s   p50 {self.pct(50):7.2f} ms   "
+            f"p95 {self.pct(95):7.2f} ms   n={self.requests} errors={self.errors}"
+        )
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+@contextmanager
+def child_server(module_args: Sequence[str], health_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    log = open(os.devnull, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, *module_args], cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log
+    )
+    try:
+        wait_healthy(health_url)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_load(
+    name: str,
+    make_request: Callable[[httpx.Client, int], httpx.Response],
+    *,
+    total: int,
+    concurrency: int,
+    expect: int = 200,
+) -> Figures:
+    """Send ``total`` requests from ``concurrency`` keep-alive clients; time each one."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker() -> None:
+        nonlocal errors
+        local: list[float] = []
+        bad = 0
+        with httpx.Client(timeout=30) as client:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    break
+                t0 = time.perf_counter()
+                r = make_request(client, i)
+                local.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != expect:
+                    bad += 1
+        with lock:
+            latencies.extend(local)
+            errors += bad
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Figures(name, total, time.perf_counter() - start, latencies, errors)
+
+
+def summary(values: list[float]) -> str:
+    return f"mean {statistics.mean(values):.1f}" if values else "n/a"
