@@ -1,0 +1,109 @@
+"""Coverage: reading a second-opinion cover (group policy, certificate number, plan, period).
+
+Pure helpers used by the eligibility check. Coverage has no write-time domain rule beyond its
+profile (``second-opinion-coverage``), so this module registers no hooks (``HOOKS`` is empty).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from resources.domain import V2_0336, HookTable, has_coding
+
+COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+UCUM = "http://unitsofmeasure.org"
+PER_YEAR = "{opinion}/a"  # UCUM: opinions per annum
+DAYS = "d"
+
+HOOKS: HookTable = []
+
+
+def class_value(coverage: dict[str, Any], class_code: str) -> str | None:
+    for c in coverage.get("class", []):
+        if has_coding(c.get("type"), COVERAGE_CLASS, class_code) and isinstance(
+            c.get("value"), str
+        ):
+            return str(c["value"])
+    return None
+
+
+def member_number(coverage: dict[str, Any]) -> str | None:
+    """The certificate (member) number: the identifier typed v2-0203 ``MB``."""
+    for ident in coverage.get("identifier", []):
+        if has_coding(ident.get("type"), V2_0203, "MB") and isinstance(ident.get("value"), str):
+            return str(ident["value"])
+    return None
+
+
+def _day(value: Any, *, end: bool) -> date | None:
+    """FHIR date/dateTime → the date it covers (partial dates widen to the whole year/month)."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    try:
+        year = int(value[:4])
+        if len(value) == 4:
+            return date(year, 12, 31) if end else date(year, 1, 1)
+        month = int(value[5:7])
+        if len(value) == 7:
+            if not end:
+                return date(year, month, 1)
+            nxt = date(year + month // 12, month % 12 + 1, 1)
+            return date.fromordinal(nxt.toordinal() - 1)
+        return date(year, month, int(value[8:10]))
+    except ValueError:
+        return None
+
+
+def in_force(coverage: dict[str, Any], today: date) -> bool:
+    """Active, and its period (open ends allowed) covers ``today``."""
+    if coverage.get("status") != "active":
+        return False
+    period = coverage.get("period") or {}
+    start, end = _day(period.get("start"), end=False), _day(period.get("end"), end=True)
+    if period.get("start") is not None and start is None:
+        return False
+    if period.get("end") is not None and end is None:
+        return False
+    return (start is None or start <= today) and (end is None or today <= end)
+
+
+@dataclass(frozen=True)
+class PlanBenefits:
+    """The second-opinion benefit of a member's plan, and how much of it is used."""
+
+    included: bool
+    opinions_per_year: int | None = None  # None: unlimited
+    opinions_used: int = 0
+    turnaround_days: int | None = None
+
+
+def _is_second_opinion_benefit(benefit: dict[str, Any]) -> bool:
+    return has_coding(benefit.get("type"), V2_0336, "S")
+
+
+def plan_benefits(insurance_plan: dict[str, Any] | None, *, used: int = 0) -> PlanBenefits:
+    """Read the second-opinion benefit from an InsurancePlan (see seed/data for the shape).
+
+    The benefit is ``coverage[].benefit[]`` typed v2-0336 ``S``; its limits are quantities in
+    UCUM ``{opinion}/a`` (opinions per year) and ``d`` (turnaround in days).
+    """
+    if not insurance_plan:
+        return PlanBenefits(included=False)
+    for cov in insurance_plan.get("coverage", []):
+        for benefit in cov.get("benefit", []):
+            if not _is_second_opinion_benefit(benefit):
+                continue
+            per_year: int | None = None
+            turnaround: int | None = None
+            for limit in benefit.get("limit", []):
+                q = limit.get("value") or {}
+                if q.get("system") == UCUM and isinstance(q.get("value"), int | float):
+                    if q.get("code") == PER_YEAR:
+                        per_year = int(q["value"])
+                    elif q.get("code") == DAYS:
+                        turnaround = int(q["value"])
+            return PlanBenefits(True, per_year, used, turnaround)
+    return PlanBenefits(included=False)
