@@ -1,0 +1,113 @@
+"""Operations under SMART auth: every linked read and query goes through the caller's policy.
+
+One seeded database for the module (read-only tests, except eligibility writes, which only add
+new resources): a specialist assigned to the Whitfield case (``exp-neurology``), an insurer, and
+a trusted backend integration.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+
+from seed.loader import seed_all
+from server.app import create_app
+from server.config import Settings
+from tests.server.operations.conftest import FHIR_JSON, keys, outcome, parameters
+from tests.smart_helpers import ADMIN, backend_token, bearer
+
+SCOPE = "system/*.cruds"
+
+
+@pytest.fixture(scope="module")
+def world(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    settings = Settings(
+        mongodb_uri=mongo_uri,
+        db_name=f"t_ops_access_{uuid.uuid4().hex[:8]}",
+        data_dir=Path(tmp_path_factory.mktemp("ops")) / "data",
+        auth="on",
+        audit="off",
+        admin_token=ADMIN,
+    )
+    app = create_app(settings)
+    seed_all(app.state.consilium, demo=True)
+    with TestClient(app) as c:
+        tokens = {
+            "neurologist": backend_token(
+                c,
+                SCOPE,
+                org="net-consilium-experts",
+                role="specialist",
+                practitioner_role="exp-neurology",
+            ),
+            "insurer": backend_token(c, SCOPE, org="ins-albion-health", role="insurer"),
+            "trusted": backend_token(c, SCOPE),
+        }
+        yield {"client": c, "tokens": tokens}
+    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    cleanup.drop_database(settings.db_name)
+    cleanup.close()
+
+
+def call(world: dict[str, Any], who: str, method: str, path: str, body: Any = None) -> Any:
+    headers = {**bearer(world["tokens"][who]), **FHIR_JSON}
+    return world["client"].request(method, f"/fhir/{path}", headers=headers, json=body)
+
+
+def test_operations_need_a_token(world: dict[str, Any]) -> None:
+    r = world["client"].get("/fhir/ServiceRequest/sr-whitfield/$case-bundle")
+    assert r.status_code == 401
+
+
+def test_specialist_case_bundle_leaves_out_coverage(world: dict[str, Any]) -> None:
+    r = call(world, "neurologist", "GET", "ServiceRequest/sr-whitfield/$case-bundle")
+    assert r.status_code == 200, r.text
+    included = set(keys(r.json(), "include"))
+    assert "Coverage/cov-whitfield" not in included
+    assert {"Patient/pat-whitfield", "Task/task-whitfield", "Condition/cond-whitfield"} <= included
+
+
+def test_specialist_case_bundle_reports_the_skipped_link(world: dict[str, Any]) -> None:
+    r = call(world, "neurologist", "GET", "ServiceRequest/sr-whitfield/$case-bundle")
+    [issue] = outcome(r.json())
+    assert issue["expression"] == ["ServiceRequest.insurance[0]"]
+
+
+def test_specialist_cannot_pull_an_unassigned_case(world: dict[str, Any]) -> None:
+    r = call(world, "neurologist", "GET", "ServiceRequest/sr-okafor/$case-bundle")
+    assert r.status_code == 404
+
+
+def test_specialist_everything_of_assigned_patient_has_no_coverage(world: dict[str, Any]) -> None:
+    r = call(world, "neurologist", "GET", "Patient/pat-whitfield/$everything")
+    assert r.status_code == 200, r.text
+    found = keys(r.json())
+    assert "Patient/pat-whitfield" in found
+    assert not [k for k in found if k.startswith("Coverage/")]
+
+
+def test_specialist_everything_of_unassigned_patient_is_404(world: dict[str, Any]) -> None:
+    assert call(world, "neurologist", "GET", "Patient/pat-okafor/$everything").status_code == 404
+
+
+def test_specialist_cannot_run_eligibility(world: dict[str, Any]) -> None:
+    r = call(world, "neurologist", "POST", "ServiceRequest/sr-whitfield/$eligibility", parameters())
+    assert r.status_code == 403
+
+
+def test_insurer_cannot_run_eligibility_on_a_redacted_request(world: dict[str, Any]) -> None:
+    r = call(world, "insurer", "POST", "ServiceRequest/sr-whitfield/$eligibility", parameters())
+    assert r.status_code == 403
+
+
+def test_insurer_sees_the_stored_eligibility_response(world: dict[str, Any]) -> None:
+    r = call(world, "trusted", "POST", "ServiceRequest/sr-hughes/$eligibility", parameters())
+    assert r.status_code == 200, r.text
+    rid = r.json()["id"]
+    assert call(world, "insurer", "GET", f"CoverageEligibilityResponse/{rid}").status_code == 200
