@@ -25,7 +25,7 @@ from server.errors import FhirError, Issue, operation_outcome
 from server.formats import dumps, negotiate
 from server.hooks import Hooks
 from server.middleware import RequestIdAndSizeLimit
-from server.rest import history, instance, metadata, search, system
+from server.rest import history, instance, metadata, operations, search, system
 from server.rest import type as type_routes
 from server.security import authenticate
 
@@ -156,12 +156,18 @@ def create_app(
         plugin(app, state)
 
     protected = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate), Depends(_authenticate)])
-    protected.include_router(system.router)
+    # First: /{type}/{id}/$op must not be taken for the compartment search /{type}/{id}/{ctype}.
+    protected.include_router(operations.router)
     protected.include_router(history.router)
     protected.include_router(search.router)
     protected.include_router(type_routes.router)
     protected.include_router(instance.router)
     app.include_router(protected)
+    # The system router serves the base itself (``POST /fhir``): FastAPI refuses an empty path
+    # under an empty include prefix, so it is included with the prefix and the same guards.
+    app.include_router(system.router, prefix="/fhir", dependencies=protected.dependencies)
+    # System search (GET /fhir?_type=...) needs the same treatment as the base's POST.
+    app.include_router(search.base_router, prefix="/fhir", dependencies=protected.dependencies)
     return app
 
 

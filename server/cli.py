@@ -136,7 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--type", action="append", help="only this resource type (repeatable)")
     common(reindex)
     reindex.set_defaults(func=cmd_reindex)
+
+    from server.cli_auth import add_parsers
+
+    add_parsers(sub, common, _with_database)
     return parser
+
+
+def _with_database(fn):  # type: ignore[no-untyped-def]
+    """Run ``fn(args, settings, uri)`` against the configured or embedded database."""
+
+    def run(args: argparse.Namespace) -> int:
+        settings = _settings(args)
+        with database(settings) as uri:
+            return int(fn(args, settings, uri))
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

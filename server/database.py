@@ -49,6 +49,9 @@ class Store:
         self.supports_transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
         if not self.supports_transactions:
             log.warning("MongoDB is standalone: multi-document transactions are unavailable")
+        # Built eagerly: SecantusDB leaves documents of a transaction that is open while an index
+        # is built out of that index, and every write touches the history collection.
+        self.ensure_indexes(HISTORY)
 
     def close(self) -> None:
         self.client.close()

@@ -52,8 +52,12 @@ class Hooks:
     def __init__(self) -> None:
         self._hooks: dict[HookPoint, list[Hook]] = defaultdict(list)
 
-    def register(self, point: HookPoint, hook: Hook) -> None:
-        self._hooks[point].append(hook)
+    def register(self, point: HookPoint, hook: Hook, *, first: bool = False) -> None:
+        """``first``: run before the hooks already registered (authorization runs first)."""
+        if first:
+            self._hooks[point].insert(0, hook)
+        else:
+            self._hooks[point].append(hook)
 
     def run(self, point: HookPoint, event: WriteEvent) -> None:
         for hook in self._hooks[point]:

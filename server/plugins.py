@@ -14,4 +14,17 @@ Plugin = Callable[["FastAPI", "AppState"], None]
 
 
 def default_plugins() -> list[Plugin]:
-    return []
+    from server import audit, profile_validation, second_opinion, smart
+    from server.bundles.plugin import install as bundles
+    from server.operations.plugin import install as operations
+    from server.search.plugin import install as search
+
+    return [
+        search,  # index provider + capability details; before anything writes resources
+        profile_validation.plugin,  # claimed/required profiles first: shape before domain rules
+        second_opinion.plugin,
+        bundles,  # transactions, conditional ops, PATCH; its PRE_WRITE hook keeps `refs`
+        operations,  # $operations in the CapabilityStatement (router: server/app.py)
+        smart.smart_plugin,  # last: its PRE_WRITE hook records ownership of the final resource
+        audit.audit_plugin,
+    ]

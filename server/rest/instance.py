@@ -6,9 +6,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from server.deps import BaseDep, RepoDep, check_id, check_type, parse_etag, prefer_return
+from server.deps import (
+    BaseDep,
+    RepoDep,
+    StateDep,
+    check_id,
+    check_type,
+    parse_etag,
+    prefer_return,
+)
 from server.errors import bad_request, info_outcome
-from server.formats import fhir_response, read_json_body
+from server.formats import JSON_TYPES, PATCH_JSON, check_body_type, fhir_response, read_json_body
+from server.integrity import cascade_delete, parse_cascade
+from server.patch import patcher
 from server.rest.responses import version_headers, write_response
 from server.timeutil import parse_http_date
 
@@ -65,14 +75,35 @@ async def update(
 
 
 @router.delete("/{resource_type}/{rid}")
-def delete(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Response:
+def delete(
+    resource_type: str, rid: str, request: Request, repo: RepoDep, state: StateDep
+) -> Response:
     check_type(resource_type)
     check_id(rid)
     if_match = parse_etag(request.headers.get("if-match"), "If-Match")
-    stored = repo.delete(resource_type, rid, if_match=if_match)
+    if parse_cascade(request.query_params.get("_cascade")):
+        s = state.settings
+        stored = cascade_delete(repo, s, resource_type, rid, if_match=if_match)[0]
+    else:
+        stored = repo.delete(resource_type, rid, if_match=if_match)
     headers = {"ETag": stored.etag}
     if prefer_return(request) == "OperationOutcome":
         return fhir_response(
             request, info_outcome(f"deleted {resource_type}/{rid}"), headers=headers
         )
     return Response(status_code=204, headers=headers)
+
+
+@router.patch("/{resource_type}/{rid}")
+async def patch(
+    resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep
+) -> Response:
+    check_type(resource_type)
+    check_id(rid)
+    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    media = check_body_type(request, {PATCH_JSON, *JSON_TYPES})
+    apply = patcher(media, await read_json_body(request, {PATCH_JSON, *JSON_TYPES}), resource_type)
+    stored = await run_in_threadpool(repo.patch, resource_type, rid, apply, if_match=if_match)
+    return write_response(
+        request, stored, status=200, base=base, message=f"patched {resource_type}/{rid}"
+    )

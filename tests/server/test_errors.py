@@ -115,7 +115,11 @@ def test_mongo_operator_in_body_is_stored_as_data(client: TestClient, patient_bo
 
 
 def test_operator_like_id_in_url_is_400(client: TestClient) -> None:
-    assert_outcome(client.get("/fhir/Patient/$gt"), 400)
+    assert_outcome(client.get('/fhir/Patient/{"$gt":""}'), 400)
+
+
+def test_unknown_dollar_segment_is_an_unknown_operation(client: TestClient) -> None:
+    assert_outcome(client.get("/fhir/Patient/$gt"), 404)
 
 
 def test_history_bad_since_is_400(client: TestClient) -> None:

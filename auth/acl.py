@@ -1,0 +1,105 @@
+"""Ownership facts stored beside each resource (``acl``), computed at write time.
+
+Backs the party rules of ``auth/policy.py`` and the FHIR patient compartment
+(CompartmentDefinition ``patient``) for SMART ``patient/`` scopes.
+
+The policy filters on these facts in MongoDB (``acl.orgs``, ``acl.patients`` ...) so every query
+shape (search, _include, history, compartment) is narrowed by an index-friendly equality, and
+ownership survives updates: the submitting clinic is recorded once and kept across versions.
+
+- ``patients``: Patient ids the resource references (and its own id for a Patient): the patient
+  compartment, approximated by "references a Patient anywhere" (over-inclusion only ever adds the
+  patient's own resources to that patient's compartment).
+- ``orgs``: clinics that own it: the writing clinic, plus the owners of the patients it references,
+  plus ``Patient.managingOrganization`` when a trusted (unbound) client writes it (seeding).
+- ``payors``: insurers (``Coverage.payor``, ``CoverageEligibility*.insurer``).
+- ``owners``: a Task's ``owner`` PractitionerRole; ``requests``: ServiceRequests it fulfils.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from auth.principal import Principal
+
+_REF = re.compile(
+    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+)
+
+PatientOrgs = Callable[[set[str]], dict[str, set[str]]]
+
+
+def parse_reference(ref: Any) -> tuple[str, str] | None:
+    if not isinstance(ref, str) or ref.startswith(("#", "urn:")):
+        return None
+    m = _REF.search(ref)
+    return (m["type"], m["id"]) if m else None
+
+
+def references(value: Any) -> Iterator[tuple[str, str]]:
+    """Every ``Reference.reference`` in a resource, as (type, id)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "reference":
+                parsed = parse_reference(v)
+                if parsed:
+                    yield parsed
+            elif k != "contained":
+                yield from references(v)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+def _ids(value: Any, rtype: str) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            parsed = parse_reference(item.get("reference"))
+            if parsed and parsed[0] == rtype:
+                out.append(parsed[1])
+    return out
+
+
+def compute_acl(
+    resource_type: str,
+    resource_id: str,
+    resource: dict[str, Any] | None,
+    principal: Principal | None,
+    previous: dict[str, Any] | None,
+    patient_orgs: PatientOrgs,
+) -> dict[str, Any]:
+    prev = previous or {}
+    if resource is None:  # deletion keeps the facts so the tombstone stays hidden
+        return dict(prev)
+    refs = list(references(resource))
+    patients = {rid for (t, rid) in refs if t == "Patient"}
+    if resource_type == "Patient":
+        patients.add(resource_id)
+    orgs = set(prev.get("orgs", []))
+    bound = principal is not None and principal.organization is not None
+    if principal is not None and principal.role == "clinic" and principal.organization:
+        orgs.add(principal.organization)
+    if resource_type == "Patient" and not bound:
+        orgs.update(_ids(resource.get("managingOrganization"), "Organization"))
+    others = patients - {resource_id} if resource_type == "Patient" else patients
+    if others:
+        for owners in patient_orgs(others).values():
+            orgs.update(owners)
+    acl: dict[str, Any] = {"patients": sorted(patients), "orgs": sorted(orgs)}
+    if resource_type == "Coverage":
+        acl["payors"] = sorted(set(_ids(resource.get("payor"), "Organization")))
+    elif resource_type in ("CoverageEligibilityRequest", "CoverageEligibilityResponse"):
+        acl["payors"] = sorted(set(_ids(resource.get("insurer"), "Organization")))
+    if resource_type == "Task":
+        acl["owners"] = _ids(resource.get("owner"), "PractitionerRole")
+        acl["requests"] = sorted(
+            set(_ids(resource.get("focus"), "ServiceRequest"))
+            | set(_ids(resource.get("basedOn"), "ServiceRequest"))
+        )
+    elif resource_type == "DiagnosticReport":
+        acl["requests"] = sorted(set(_ids(resource.get("basedOn"), "ServiceRequest")))
+    return acl

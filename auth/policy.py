@@ -1,0 +1,515 @@
+"""Access decisions: SMART scopes, patient context and party isolation (deny by default).
+
+SMART App Launch 2.x "Scopes" (what a token may do) and the Consilium party model (DOMAIN.md):
+a clinic sees only patients and cases it submitted, a specialist only cases whose Task it owns,
+an insurer only Coverage it pays and the *status* of its members' cases. HAPI's
+AuthorizationInterceptor is the model: an ordered rule list, first matching rule wins, every
+verdict names its rule; incoming (writes) and outgoing (reads) resources are both checked.
+
+Three entry points share one set of facts:
+- ``decide(principal, interaction, type)``: may this kind of request happen at all (403 if not);
+- ``access_filter(principal, type)``: a MongoDB filter on stored ``acl``/``idx`` fields that every
+  query is ANDed with (narrowing — convenient and index-friendly);
+- ``can_read`` / ``check_write``: the per-resource check (the security behind the narrowing).
+Database facts (a specialist's assigned patients, an insurer's members) come through the
+``Facts`` protocol, supplied by the server, so this module stays pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from auth.acl import compute_acl
+from auth.principal import Principal
+from auth.scopes import Permission, ops_for
+
+Filter = dict[str, Any]
+DENY_ALL: Filter = {"_id": {"$in": []}}
+
+# Shared network and definition data every bound party may read (never write).
+DIRECTORY_TYPES = frozenset(
+    {
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "HealthcareService",
+        "Endpoint",
+        "InsurancePlan",
+        "StructureDefinition",
+        "ValueSet",
+        "CodeSystem",
+        "ConceptMap",
+        "NamingSystem",
+        "SearchParameter",
+        "OperationDefinition",
+        "CapabilityStatement",
+        "ImplementationGuide",
+        "PlanDefinition",
+        "ActivityDefinition",
+        "Questionnaire",
+        "Medication",
+        "Substance",
+    }
+)
+ADMIN_TYPES = frozenset({"AuditEvent"})
+FINANCIAL_TYPES = frozenset(
+    {
+        "Coverage",
+        "CoverageEligibilityRequest",
+        "CoverageEligibilityResponse",
+        "Claim",
+        "ClaimResponse",
+        "ExplanationOfBenefit",
+        "Account",
+        "Invoice",
+        "PaymentNotice",
+        "PaymentReconciliation",
+    }
+)
+INSURER_PAYOR_TYPES = frozenset(
+    {"Coverage", "CoverageEligibilityRequest", "CoverageEligibilityResponse"}
+)
+INSURER_STATUS_TYPES = frozenset({"ServiceRequest", "Task", "DiagnosticReport"})
+SPECIALIST_WRITABLE = frozenset(
+    {"Task", "DiagnosticReport", "Communication", "Observation", "DocumentReference", "Provenance"}
+)
+# What an insurer may see of a case: workflow status, never clinical content.
+INSURER_VIEW: dict[str, frozenset[str]] = {
+    "ServiceRequest": frozenset(
+        {
+            "resourceType",
+            "id",
+            "meta",
+            "identifier",
+            "status",
+            "intent",
+            "subject",
+            "insurance",
+            "authoredOn",
+            "requester",
+            "performer",
+            "occurrencePeriod",
+            "occurrenceDateTime",
+            "code",  # "Consultation": the kind of service, not a finding
+        }
+    ),
+    "Task": frozenset(
+        {
+            "resourceType",
+            "id",
+            "meta",
+            "identifier",
+            "status",
+            "statusReason",
+            "businessStatus",
+            "intent",
+            "code",
+            "focus",
+            "basedOn",
+            "for",
+            "owner",
+            "authoredOn",
+            "lastModified",
+            "executionPeriod",
+            "restriction",
+            "requester",
+        }
+    ),
+    "DiagnosticReport": frozenset(
+        {
+            "resourceType",
+            "id",
+            "meta",
+            "identifier",
+            "status",
+            "issued",
+            "code",  # the report type (consult note), not its content
+            "performer",
+            "basedOn",
+            "subject",
+            "effectiveDateTime",
+            "effectivePeriod",
+        }
+    ),
+}
+REDACTED_TAG = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
+READ_OPS = frozenset("rs")
+
+
+class Facts(Protocol):
+    """Database lookups the policy needs; the server implements them over the resource store."""
+
+    def patient_orgs(self, patients: set[str]) -> dict[str, set[str]]: ...
+
+    def practitioner_roles_of(self, organization: str) -> set[str]: ...
+
+    def assigned_cases(self, roles: set[str]) -> tuple[set[str], set[str]]:
+        """(patient ids, ServiceRequest ids) of Tasks owned by ``roles``."""
+        ...
+
+    def insured_members(self, organization: str) -> set[str]: ...
+
+    def known_param(self, resource_type: str, code: str) -> bool: ...
+
+    def matches(self, resource_type: str, resource: dict[str, Any], code: str, value: str) -> bool:
+        """Whether ``resource`` satisfies the search ``code=value`` (scope query restrictions)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    rule: str
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _and(*parts: Filter) -> Filter:
+    real = [p for p in parts if p]
+    if not real:
+        return {}
+    return real[0] if len(real) == 1 else {"$and": real}
+
+
+class Policy:
+    def __init__(self, facts: Facts, compartment_types: Callable[[], frozenset[str]]) -> None:
+        self.facts = facts
+        self._compartment = compartment_types
+
+    # ------------------------------------------------------------------------- derived facts
+    def specialist_roles(self, p: Principal) -> set[str]:
+        def compute() -> set[str]:
+            roles: set[str] = set()
+            if p.practitioner_role:
+                roles.add(p.practitioner_role)
+            if p.user and p.user.startswith("PractitionerRole/"):
+                roles.add(p.user.split("/", 1)[1])
+            if not roles and p.organization:
+                roles = self.facts.practitioner_roles_of(p.organization)
+            return roles
+
+        roles: set[str] = self._cached(p, "roles", compute)
+        return roles
+
+    def assigned(self, p: Principal) -> tuple[set[str], set[str]]:
+        found: tuple[set[str], set[str]] = self._cached(
+            p, "assigned", lambda: self.facts.assigned_cases(self.specialist_roles(p))
+        )
+        return found
+
+    def members(self, p: Principal) -> set[str]:
+        org = p.organization or ""
+        members: set[str] = self._cached(p, "members", lambda: self.facts.insured_members(org))
+        return members
+
+    @staticmethod
+    def _cached(p: Principal, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in p.cache:
+            p.cache[key] = compute()
+        return p.cache[key]
+
+    # ------------------------------------------------------------------------------- coarse
+    def decide(self, p: Principal | None, interaction: str, resource_type: str) -> Verdict:
+        """First matching rule wins; the last rule denies."""
+        if p is None:
+            return Verdict(True, "auth-off")
+        if p.admin:
+            return Verdict(True, "admin")
+        op = ops_for(interaction)
+        perms = [q for q in p.permissions if q.grants(op, resource_type)]
+        if not perms:
+            return Verdict(False, "scope", f"no scope grants {op!r} on {resource_type}")
+        if resource_type in ADMIN_TYPES and (p.organization or op not in READ_OPS):
+            return Verdict(False, "admin-only", f"{resource_type} is for administrators")
+        write = op not in READ_OPS
+        if p.role is not None:
+            if resource_type in DIRECTORY_TYPES:
+                if write:
+                    return Verdict(False, "directory-read-only", "network data is read-only")
+                return Verdict(True, "directory")
+            if p.role == "insurer":
+                if resource_type in INSURER_PAYOR_TYPES:
+                    return Verdict(True, "insurer-payor")
+                if resource_type in INSURER_STATUS_TYPES and not write:
+                    return Verdict(True, "insurer-status")
+                return Verdict(
+                    False, "insurer-no-clinical", f"insurers cannot access {resource_type}"
+                )
+            if p.role == "specialist":
+                if resource_type in FINANCIAL_TYPES:
+                    return Verdict(False, "specialist-no-financial", "specialists see no coverage")
+                if write and resource_type not in SPECIALIST_WRITABLE:
+                    return Verdict(
+                        False, "specialist-read-only", f"specialists cannot write {resource_type}"
+                    )
+                if interaction == "create" and resource_type == "Task":
+                    return Verdict(False, "specialist-read-only", "specialists cannot create Tasks")
+        if all(q.context == "patient" for q in perms) and not self._patient_reachable(
+            p, resource_type
+        ):
+            return Verdict(
+                False, "patient-context", f"{resource_type} is outside the patient compartment"
+            )
+        return Verdict(True, "scope")
+
+    def _patient_reachable(self, p: Principal, resource_type: str) -> bool:
+        if p.patient is None:
+            return False
+        return resource_type in self._compartment() or resource_type in DIRECTORY_TYPES
+
+    # ----------------------------------------------------------------------------- narrowing
+    def access_filter(self, p: Principal | None, resource_type: str) -> Filter:
+        if p is None or p.admin:
+            return {}
+        if not self.decide(p, "read", resource_type) and not self.decide(
+            p, "search-type", resource_type
+        ):
+            return DENY_ALL
+        scope_part = self._scope_filter(p, resource_type)
+        if scope_part is None:
+            return DENY_ALL
+        party = self._party_filter(p, resource_type)
+        if party is None:
+            return DENY_ALL
+        return _and(scope_part, party)
+
+    def _scope_filter(self, p: Principal, resource_type: str) -> Filter | None:
+        clauses: list[Filter] = []
+        for perm in p.permissions:
+            if not perm.covers(resource_type) or not (perm.ops & READ_OPS):
+                continue
+            clause = self._permission_filter(p, perm, resource_type)
+            if clause is None:
+                continue
+            if not clause:
+                return {}
+            clauses.append(clause)
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+    def _permission_filter(
+        self, p: Principal, perm: Permission, resource_type: str
+    ) -> Filter | None:
+        parts: list[Filter] = []
+        if perm.context == "patient":
+            if not self._patient_reachable(p, resource_type):
+                return None
+            if resource_type not in DIRECTORY_TYPES:
+                parts.append({"acl.patients": p.patient})
+        for code, value in perm.restriction:
+            if not self.facts.known_param(resource_type, code):
+                return None  # a restriction we cannot enforce grants nothing
+            values = [v for v in value.split(",") if v]
+            parts.append({f"idx.{code}": {"$in": values}})
+        return _and(*parts)
+
+    def _party_filter(self, p: Principal, resource_type: str) -> Filter | None:
+        if p.role is None:
+            return {}
+        if resource_type in DIRECTORY_TYPES:
+            return {}
+        if p.role == "clinic":
+            return {"acl.orgs": p.organization}
+        if p.role == "specialist":
+            patients, requests = self.assigned(p)
+            if resource_type == "Task":
+                return {"acl.owners": {"$in": sorted(self.specialist_roles(p))}}
+            if resource_type == "ServiceRequest":
+                return {"_id": {"$in": sorted(requests)}}
+            return {"acl.patients": {"$in": sorted(patients)}}
+        if p.role == "insurer":
+            if resource_type in INSURER_PAYOR_TYPES:
+                return {"acl.payors": p.organization}
+            if resource_type in INSURER_STATUS_TYPES:
+                members = {"acl.patients": {"$in": sorted(self.members(p))}}
+                if resource_type == "DiagnosticReport":  # case reports only, not investigations
+                    return {**members, "acl.requests.0": {"$exists": True}}
+                return members
+        return None
+
+    # -------------------------------------------------------------------- per-resource reads
+    def can_read(
+        self,
+        p: Principal | None,
+        resource_type: str,
+        resource: dict[str, Any],
+        acl: dict[str, Any] | None = None,
+    ) -> bool:
+        return bool(self.check_read(p, resource_type, resource, acl))
+
+    def check_read(
+        self,
+        p: Principal | None,
+        resource_type: str,
+        resource: dict[str, Any],
+        acl: dict[str, Any] | None = None,
+    ) -> Verdict:
+        if p is None or p.admin:
+            return Verdict(True, "admin" if p else "auth-off")
+        coarse = self.decide(p, "read", resource_type)
+        if not coarse:
+            coarse = self.decide(p, "search-type", resource_type)
+        if not coarse:
+            return coarse
+        facts = acl if acl is not None else self.acl_of(p, resource_type, resource)
+        if not any(
+            perm.covers(resource_type)
+            and perm.ops & READ_OPS
+            and self._permission_allows(p, perm, resource_type, resource, facts)
+            for perm in p.permissions
+        ):
+            return Verdict(False, "scope-restriction", "outside the token's scopes or patient")
+        return self._party_allows(p, resource_type, resource, facts)
+
+    def acl_of(
+        self, p: Principal | None, resource_type: str, resource: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Facts for a resource whose stored ``acl`` the caller does not have."""
+        return compute_acl(
+            resource_type,
+            str(resource.get("id", "")),
+            resource,
+            None,
+            None,
+            self.facts.patient_orgs,
+        )
+
+    def _permission_allows(
+        self,
+        p: Principal,
+        perm: Permission,
+        resource_type: str,
+        resource: dict[str, Any],
+        acl: dict[str, Any],
+    ) -> bool:
+        if perm.context == "patient":
+            if not self._patient_reachable(p, resource_type):
+                return False
+            if resource_type not in DIRECTORY_TYPES and p.patient not in acl.get("patients", []):
+                return False
+        for code, value in perm.restriction:
+            if not self.facts.known_param(resource_type, code):
+                return False
+            if not any(
+                self.facts.matches(resource_type, resource, code, v) for v in value.split(",") if v
+            ):
+                return False
+        return True
+
+    def _party_allows(
+        self, p: Principal, resource_type: str, resource: dict[str, Any], acl: dict[str, Any]
+    ) -> Verdict:
+        if p.role is None:
+            return Verdict(True, "trusted-integration")
+        if resource_type in DIRECTORY_TYPES:
+            return Verdict(True, "directory")
+        if p.role == "clinic":
+            ok = p.organization in acl.get("orgs", [])
+            return Verdict(
+                ok, "clinic-own-cases", "" if ok else "submitted by another organization"
+            )
+        if p.role == "specialist":
+            patients, requests = self.assigned(p)
+            if resource_type == "Task":
+                ok = bool(set(acl.get("owners", [])) & self.specialist_roles(p))
+            elif resource_type == "ServiceRequest":
+                ok = str(resource.get("id")) in requests
+            else:
+                ok = bool(set(acl.get("patients", [])) & patients)
+            return Verdict(ok, "specialist-assigned", "" if ok else "case not assigned to you")
+        if p.role == "insurer":
+            if resource_type in INSURER_PAYOR_TYPES:
+                ok = p.organization in acl.get("payors", [])
+                return Verdict(ok, "insurer-payor", "" if ok else "another insurer's coverage")
+            if resource_type in INSURER_STATUS_TYPES:
+                ok = bool(set(acl.get("patients", [])) & self.members(p))
+                if resource_type == "DiagnosticReport" and not acl.get("requests"):
+                    ok = False  # an investigation, not the second-opinion report
+                return Verdict(ok, "insurer-members", "" if ok else "not your member's case")
+        return Verdict(False, "default-deny")
+
+    def redact(
+        self, p: Principal | None, resource_type: str, resource: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The view of an outgoing resource this principal gets (insurers: status only)."""
+        if p is None or p.role != "insurer" or resource_type not in INSURER_VIEW:
+            return resource
+        keep = INSURER_VIEW[resource_type]
+        out = {k: v for k, v in resource.items() if k in keep}
+        meta = dict(out.get("meta") or {})
+        meta["security"] = [*meta.get("security", []), REDACTED_TAG]
+        out["meta"] = meta
+        return out
+
+    # ------------------------------------------------------------------------------- writes
+    def check_write(
+        self,
+        p: Principal | None,
+        interaction: str,
+        resource_type: str,
+        resource: dict[str, Any] | None,
+        new_acl: dict[str, Any],
+        old_acl: dict[str, Any] | None,
+        previous: dict[str, Any] | None,
+        patient_orgs: Callable[[set[str]], dict[str, set[str]]] | None = None,
+    ) -> Verdict:
+        """``old_acl`` is the stored facts of the id being written, even a deleted one (so a
+        deleted id of another party cannot be taken over); ``patient_orgs`` may be a lookup
+        bound to the write's transaction."""
+        if p is None or p.admin:
+            return Verdict(True, "admin" if p else "auth-off")
+        coarse = self.decide(p, interaction, resource_type)
+        if not coarse:
+            return coarse
+        op = ops_for(interaction)
+        perms = [q for q in p.permissions if q.grants(op, resource_type)]
+        target = resource if resource is not None else previous or {}
+        acls = [a for a in (new_acl if resource is not None else None, old_acl) if a is not None]
+        if not any(
+            all(self._permission_allows(p, q, resource_type, target, a) for a in acls)
+            for q in perms
+        ):
+            return Verdict(False, "scope-restriction", "outside the token's scopes or patient")
+        if p.role is None:
+            return Verdict(True, "trusted-integration")
+        if old_acl is not None:
+            before = self._party_allows(p, resource_type, previous or {"id": ""}, old_acl)
+            if not before:
+                return before
+        if resource is None:
+            return Verdict(True, "party-owner")
+        if p.role == "clinic":
+            patients = set(new_acl.get("patients", []))
+            if resource_type == "Patient":
+                patients.discard(str(resource.get("id")))
+            lookup = patient_orgs or self.facts.patient_orgs
+            owners = lookup(patients) if patients else {}
+            if any(p.organization not in owners.get(pid, set()) for pid in patients):
+                return Verdict(
+                    False, "clinic-own-patients", "references another organization's patient"
+                )
+            return Verdict(True, "clinic-own-patients")
+        if p.role == "specialist":
+            if resource_type == "Task":
+                ok = bool(set(new_acl.get("owners", [])) & self.specialist_roles(p))
+                return Verdict(
+                    ok, "specialist-own-task", "" if ok else "Task must stay assigned to you"
+                )
+            patients = set(new_acl.get("patients", []))
+            assigned, _ = self.assigned(p)
+            ok = bool(patients) and patients <= assigned
+            return Verdict(ok, "specialist-assigned", "" if ok else "not an assigned case")
+        if p.role == "insurer":
+            ok = p.organization in new_acl.get("payors", [])
+            return Verdict(ok, "insurer-payor", "" if ok else "payor must be your organization")
+        return Verdict(False, "default-deny")

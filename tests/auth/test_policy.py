@@ -1,0 +1,258 @@
+"""The policy as pure decisions: rule tables over principals, types and stored facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from auth.policy import DENY_ALL, Policy
+from auth.principal import Principal
+
+
+@dataclass
+class Facts:
+    """Plain data standing in for the store's answers (the policy's only inputs)."""
+
+    owners: dict[str, set[str]] = field(default_factory=dict)
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    cases: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)
+    members: dict[str, set[str]] = field(default_factory=dict)
+
+    def patient_orgs(self, patients: set[str]) -> dict[str, set[str]]:
+        return {p: self.owners.get(p, set()) for p in patients}
+
+    def practitioner_roles_of(self, organization: str) -> set[str]:
+        return self.roles.get(organization, set())
+
+    def assigned_cases(self, roles: set[str]) -> tuple[set[str], set[str]]:
+        patients: set[str] = set()
+        requests: set[str] = set()
+        for r in roles:
+            p, q = self.cases.get(r, (set(), set()))
+            patients |= p
+            requests |= q
+        return patients, requests
+
+    def insured_members(self, organization: str) -> set[str]:
+        return self.members.get(organization, set())
+
+    def known_param(self, resource_type: str, code: str) -> bool:
+        return code in ("category", "code")
+
+    def matches(self, resource_type: str, resource: dict[str, Any], code: str, value: str) -> bool:
+        return value in resource.get("_test_values", {}).get(code, [])
+
+
+FACTS = Facts(
+    owners={"pa": {"clinic-a"}, "pb": {"clinic-b"}},
+    roles={"net": {"e1", "e2"}},
+    cases={"e1": ({"pa"}, {"sr-a"}), "e2": ({"pb"}, {"sr-b"})},
+    members={"ins-x": {"pa"}},
+)
+POLICY = Policy(FACTS, lambda: frozenset({"Patient", "Observation", "Condition", "Task"}))
+
+
+def who(scopes: str, **kw: Any) -> Principal:
+    return Principal.build("c", tuple(scopes.split()), **kw)
+
+
+CLINIC_A = {"organization": "clinic-a", "role": "clinic"}
+INSURER_X = {"organization": "ins-x", "role": "insurer"}
+EXPERT_1 = {"organization": "net", "role": "specialist", "practitioner_role": "e1"}
+
+
+@pytest.mark.parametrize(
+    ("scopes", "binding", "interaction", "rtype", "rule", "allowed"),
+    [
+        ("system/*.rs", {}, "read", "Condition", "scope", True),
+        ("system/Patient.rs", {}, "read", "Condition", "scope", False),
+        ("system/*.rs", {}, "read", "AuditEvent", "scope", True),
+        ("system/*.cruds", {}, "create", "AuditEvent", "admin-only", False),
+        ("system/*.rs", CLINIC_A, "read", "AuditEvent", "admin-only", False),
+        ("system/*.cruds", CLINIC_A, "create", "Organization", "directory-read-only", False),
+        ("system/*.rs", CLINIC_A, "read", "Organization", "directory", True),
+        ("system/*.rs", INSURER_X, "read", "Condition", "insurer-no-clinical", False),
+        ("system/*.rs", INSURER_X, "read", "Coverage", "insurer-payor", True),
+        ("system/*.cruds", INSURER_X, "update", "Task", "insurer-no-clinical", False),
+        ("system/*.rs", INSURER_X, "search-type", "Task", "insurer-status", True),
+        ("system/*.rs", EXPERT_1, "read", "Coverage", "specialist-no-financial", False),
+        ("system/*.cruds", EXPERT_1, "create", "Task", "specialist-read-only", False),
+        ("system/*.cruds", EXPERT_1, "create", "Patient", "specialist-read-only", False),
+        ("patient/*.rs", {}, "read", "Observation", "patient-context", False),  # no patient
+        ("patient/*.rs", {"patient": "pa"}, "read", "Observation", "scope", True),
+        ("patient/*.rs", {"patient": "pa"}, "read", "Coverage", "patient-context", False),
+        ("patient/*.rs", {"patient": "pa"}, "read", "Organization", "scope", True),
+    ],
+)
+def test_decide_rules(
+    scopes: str, binding: dict[str, Any], interaction: str, rtype: str, rule: str, allowed: bool
+) -> None:
+    verdict = POLICY.decide(who(scopes, **binding), interaction, rtype)
+    assert (verdict.rule, verdict.allowed) == (rule, allowed)
+
+
+@pytest.mark.parametrize(
+    ("scopes", "binding", "rtype", "expected"),
+    [
+        ("system/*.rs", {}, "Observation", {}),
+        ("system/*.rs", CLINIC_A, "Observation", {"acl.orgs": "clinic-a"}),
+        ("system/*.rs", CLINIC_A, "Organization", {}),
+        ("system/*.rs", INSURER_X, "Coverage", {"acl.payors": "ins-x"}),
+        ("system/*.rs", INSURER_X, "Task", {"acl.patients": {"$in": ["pa"]}}),
+        ("system/*.rs", INSURER_X, "Condition", DENY_ALL),
+        ("system/*.rs", EXPERT_1, "Task", {"acl.owners": {"$in": ["e1"]}}),
+        ("system/*.rs", EXPERT_1, "ServiceRequest", {"_id": {"$in": ["sr-a"]}}),
+        ("system/*.rs", EXPERT_1, "Condition", {"acl.patients": {"$in": ["pa"]}}),
+        ("system/Patient.rs", {}, "Observation", DENY_ALL),
+        ("patient/*.rs", {"patient": "pa"}, "Observation", {"acl.patients": "pa"}),
+        (
+            "system/Observation.rs?category=laboratory",
+            {},
+            "Observation",
+            {"idx.category": {"$in": ["laboratory"]}},
+        ),
+        ("system/Observation.rs?bogus=1", {}, "Observation", DENY_ALL),
+        (
+            "system/Observation.rs?category=laboratory system/Observation.rs",
+            {},
+            "Observation",
+            {},
+        ),
+        (
+            "patient/Observation.rs?category=laboratory",
+            {"patient": "pa", **CLINIC_A},
+            "Observation",
+            {
+                "$and": [
+                    {"$and": [{"acl.patients": "pa"}, {"idx.category": {"$in": ["laboratory"]}}]},
+                    {"acl.orgs": "clinic-a"},
+                ]
+            },
+        ),
+    ],
+)
+def test_access_filter_table(
+    scopes: str, binding: dict[str, Any], rtype: str, expected: dict[str, Any]
+) -> None:
+    assert POLICY.access_filter(who(scopes, **binding), rtype) == expected
+
+
+def test_network_specialist_without_own_role_sees_the_networks_cases() -> None:
+    p = who("system/*.rs", organization="net", role="specialist")
+    assert POLICY.access_filter(p, "Task") == {"acl.owners": {"$in": ["e1", "e2"]}}
+
+
+@pytest.mark.parametrize(
+    ("binding", "rtype", "acl", "resource", "allowed"),
+    [
+        (CLINIC_A, "Observation", {"orgs": ["clinic-a"]}, {}, True),
+        (CLINIC_A, "Observation", {"orgs": ["clinic-b"]}, {}, False),
+        (INSURER_X, "Coverage", {"payors": ["ins-y"]}, {}, False),
+        (INSURER_X, "Task", {"patients": ["pa"]}, {}, True),
+        (INSURER_X, "Task", {"patients": ["pb"]}, {}, False),
+        (EXPERT_1, "Task", {"owners": ["e2"]}, {}, False),
+        (EXPERT_1, "ServiceRequest", {}, {"id": "sr-a"}, True),
+        (EXPERT_1, "ServiceRequest", {}, {"id": "sr-b"}, False),
+    ],
+)
+def test_can_read_checks_the_stored_facts(
+    binding: dict[str, Any],
+    rtype: str,
+    acl: dict[str, Any],
+    resource: dict[str, Any],
+    allowed: bool,
+) -> None:
+    assert POLICY.can_read(who("system/*.rs", **binding), rtype, resource, acl) is allowed
+
+
+def test_restriction_is_checked_on_outgoing_resources() -> None:
+    p = who("system/Observation.rs?category=laboratory")
+    lab = {"_test_values": {"category": ["laboratory"]}}
+    vital = {"_test_values": {"category": ["vital-signs"]}}
+    assert POLICY.can_read(p, "Observation", lab, {})
+    assert not POLICY.can_read(p, "Observation", vital, {})
+
+
+def test_insurer_view_is_redacted_and_tagged() -> None:
+    report = {"resourceType": "DiagnosticReport", "id": "d", "status": "final", "conclusion": "x"}
+    out = POLICY.redact(who("system/*.rs", **INSURER_X), "DiagnosticReport", report)
+    assert "conclusion" not in out and out["meta"]["security"][0]["code"] == "REDACTED"
+    assert POLICY.redact(who("system/*.rs", **CLINIC_A), "DiagnosticReport", report) is report
+
+
+@pytest.mark.parametrize(
+    ("binding", "interaction", "rtype", "new_acl", "old_acl", "rule", "allowed"),
+    [
+        (
+            CLINIC_A,
+            "create",
+            "Observation",
+            {"patients": ["pa"]},
+            None,
+            "clinic-own-patients",
+            True,
+        ),
+        (
+            CLINIC_A,
+            "create",
+            "Observation",
+            {"patients": ["pb"]},
+            None,
+            "clinic-own-patients",
+            False,
+        ),
+        (
+            CLINIC_A,
+            "update",
+            "Observation",
+            {"patients": ["pa"]},
+            {"orgs": ["clinic-b"]},
+            "clinic-own-cases",
+            False,
+        ),
+        (INSURER_X, "create", "Coverage", {"payors": ["ins-y"]}, None, "insurer-payor", False),
+        (INSURER_X, "create", "Coverage", {"payors": ["ins-x"]}, None, "insurer-payor", True),
+        (
+            EXPERT_1,
+            "update",
+            "Task",
+            {"owners": ["e2"]},
+            {"owners": ["e1"]},
+            "specialist-own-task",
+            False,
+        ),
+        (
+            EXPERT_1,
+            "create",
+            "DiagnosticReport",
+            {"patients": ["pb"]},
+            None,
+            "specialist-assigned",
+            False,
+        ),
+        (
+            EXPERT_1,
+            "create",
+            "DiagnosticReport",
+            {"patients": ["pa"]},
+            None,
+            "specialist-assigned",
+            True,
+        ),
+    ],
+)
+def test_check_write_rules(
+    binding: dict[str, Any],
+    interaction: str,
+    rtype: str,
+    new_acl: dict[str, Any],
+    old_acl: dict[str, Any] | None,
+    rule: str,
+    allowed: bool,
+) -> None:
+    p = who("system/*.cruds", **binding)
+    previous = {"id": "x"} if old_acl is not None else None
+    verdict = POLICY.check_write(p, interaction, rtype, {"id": "x"}, new_acl, old_acl, previous)
+    assert (verdict.rule, verdict.allowed) == (rule, allowed)
