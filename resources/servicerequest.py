@@ -153,8 +153,9 @@ def open_case(event: WriteEventLike) -> None:
         return
     if local_id(sr.get("subject"), "Patient") is None:
         return
-    # The write's own session has ended: write in a fresh transaction, same principal.
-    repo = event.repository.bound(None)
+    # The write's own session has ended: write in a fresh transaction, as the server itself
+    # (the case Task is the server's bookkeeping; the requester's scopes need not cover Task).
+    repo = event.repository.as_system()
     authored = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     task = new_case_task(sr, event.resource_id, authored=authored)
     if read_current(repo, "Task", task["id"]) is not None:

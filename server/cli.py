@@ -59,6 +59,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with database(settings) as uri:
+        if args.seed and settings.auth_enabled:
+            from seed.demo_access import ensure_demo_access
+
+            settings, credentials = ensure_demo_access(settings, uri)
+            log.info("demo admin token and user passwords: %s", credentials)
         app = create_app(settings, mongodb_uri=uri)
         if args.seed:
             from seed.loader import seed_all

@@ -155,6 +155,16 @@ class Repository:
         except BulkWriteError as exc:
             raise conflict("a resource was written concurrently; retry") from exc
 
+    def as_system(self) -> Repository:
+        """A repository acting for the server itself (no principal, no session).
+
+        For follow-up work the server does on its own account after a commit, such as opening
+        the case Task of a new second-opinion request: the client's scopes allowed the request,
+        and the Task is the server's bookkeeping, not something the client must be allowed to
+        write.
+        """
+        return Repository(self.store, self.hooks)
+
     def _write(self, fn: Callable[[Repository], T]) -> T:
         """Run ``fn(repo_bound_to_session)`` in a transaction unless already inside one."""
         if self.session is not None:
