@@ -38,7 +38,7 @@ class Figures:
         if not self.latencies_ms:
             return 0.0
         ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
     def line(self) -> str:
         return (
@@ -60,10 +60,16 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
 
 
 @contextmanager
-def child_server(module_args: Sequence[str], health_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def child_server(
+    module_args: Sequence[str], health_url: str, env: dict[str, str] | None = None
+) -> Iterator[None]:
     log = open(os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, *module_args], cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log
+        [sys.executable, *module_args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=log,
     )
     try:
         wait_healthy(health_url)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import child_server, run_load  # noqa: E402
-from server.embedded_db import EmbeddedDatabase, free_loopback_port  # noqa: E402
+from bench.common import child_server, run_load
+from server.embedded_db import EmbeddedDatabase, free_loopback_port
 
 PATIENT = {
     "resourceType": "Patient",
@@ -44,8 +44,15 @@ def main() -> None:
         raw = f"http://127.0.0.1:{rport}"
         env = {"CONSILIUM_AUTH": "off", "CONSILIUM_AUDIT": "off"}
         with (
-            child_server(["bench/fhir_app.py", "--uri", db.uri, "--db", "bench", "--port", str(fport)], f"{fhir}/healthz", env),
-            child_server(["bench/baseline_app.py", "--uri", db.uri, "--db", "bench", "--port", str(rport)], f"{raw}/healthz"),
+            child_server(
+                ["bench/fhir_app.py", "--uri", db.uri, "--db", "bench", "--port", str(fport)],
+                f"{fhir}/healthz",
+                env,
+            ),
+            child_server(
+                ["bench/baseline_app.py", "--uri", db.uri, "--db", "bench", "--port", str(rport)],
+                f"{raw}/healthz",
+            ),
         ):
             ids: list[str] = []
 
@@ -54,20 +61,48 @@ def main() -> None:
                 ids.append(r.json()["id"])
                 return r
 
-            fc = run_load("FHIR create (POST /fhir/Patient)", create, total=args.patients, concurrency=args.concurrency, expect=201)
+            fc = run_load(
+                "FHIR create (POST /fhir/Patient)",
+                create,
+                total=args.patients,
+                concurrency=args.concurrency,
+                expect=201,
+            )
             rc = run_load(
-                "raw insert_one", lambda c, i: c.post(f"{raw}/raw/Patient", json=PATIENT),
-                total=args.patients, concurrency=args.concurrency, expect=201,
+                "raw insert_one",
+                lambda c, i: c.post(f"{raw}/raw/Patient", json=PATIENT),
+                total=args.patients,
+                concurrency=args.concurrency,
+                expect=201,
             )
             rng = random.Random(7)
             picks = [rng.choice(ids) for _ in range(args.reads)]
             # warm both paths once
-            run_load("warm", lambda c, i: c.get(f"{fhir}/fhir/Patient/{picks[i]}"), total=50, concurrency=2)
-            run_load("warm", lambda c, i: c.get(f"{raw}/raw/Patient/{picks[i]}"), total=50, concurrency=2)
-            fr = run_load("FHIR read (GET /fhir/Patient/id)", lambda c, i: c.get(f"{fhir}/fhir/Patient/{picks[i]}"), total=args.reads, concurrency=args.concurrency)
-            rr = run_load("raw find_one", lambda c, i: c.get(f"{raw}/raw/Patient/{picks[i]}"), total=args.reads, concurrency=args.concurrency)
+            run_load(
+                "warm",
+                lambda c, i: c.get(f"{fhir}/fhir/Patient/{picks[i]}"),
+                total=50,
+                concurrency=2,
+            )
+            run_load(
+                "warm", lambda c, i: c.get(f"{raw}/raw/Patient/{picks[i]}"), total=50, concurrency=2
+            )
+            fr = run_load(
+                "FHIR read (GET /fhir/Patient/id)",
+                lambda c, i: c.get(f"{fhir}/fhir/Patient/{picks[i]}"),
+                total=args.reads,
+                concurrency=args.concurrency,
+            )
+            rr = run_load(
+                "raw find_one",
+                lambda c, i: c.get(f"{raw}/raw/Patient/{picks[i]}"),
+                total=args.reads,
+                concurrency=args.concurrency,
+            )
 
-    print(f"# read/create benchmark: {args.patients} creates, {args.reads} reads, concurrency {args.concurrency}")
+    print(
+        f"# read/create benchmark: {args.patients} creates, {args.reads} reads, concurrency {args.concurrency}"
+    )
     for fig in (fc, rc, fr, rr):
         print(fig.line())
     print(f"create ratio FHIR/raw: {fc.throughput / rc.throughput:.2f}")

@@ -22,8 +22,20 @@ CREDENTIALS_FILE = "demo-credentials.json"
 DEMO_USERS: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("dr.patel", "PractitionerRole/role-doc-lakeshore-patel", "clinic-lakeshore", "clinic", None),
     ("dr.walsh", "PractitionerRole/role-doc-st-brigid-walsh", "clinic-st-brigid", "clinic", None),
-    ("expert.oncology", "PractitionerRole/exp-oncology-ca", "net-consilium-experts", "specialist", "exp-oncology-ca"),
-    ("expert.cardiology", "PractitionerRole/exp-cardiology", "net-consilium-experts", "specialist", "exp-cardiology"),
+    (
+        "expert.oncology",
+        "PractitionerRole/exp-oncology-ca",
+        "net-consilium-experts",
+        "specialist",
+        "exp-oncology-ca",
+    ),
+    (
+        "expert.cardiology",
+        "PractitionerRole/exp-cardiology",
+        "net-consilium-experts",
+        "specialist",
+        "exp-cardiology",
+    ),
 )
 
 
