@@ -32,7 +32,7 @@ def database(settings: Settings) -> Iterator[str]:
     if settings.mongodb_uri:
         yield settings.mongodb_uri
         return
-    embedded = EmbeddedDatabase(settings.db_dir)
+    embedded = EmbeddedDatabase(settings.db_dir, sync_on_commit=settings.embedded_sync_on_commit)
     try:
         yield embedded.start()
     finally:

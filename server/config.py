@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # When set, use this MongoDB instead of starting the embedded SecantusDB.
     mongodb_uri: str | None = None
     db_name: str = "consilium"
+    # Embedded SecantusDB only: fsync its log on every commit. Off by default (like mongod's
+    # j:false); without it a SIGKILL of the database process can lose the latest commits.
+    embedded_sync_on_commit: bool = False
     # Security by default: only an explicit "off" disables authorization.
     auth: Literal["on", "off"] = "on"
     admin_token: str | None = None

@@ -2,7 +2,7 @@
 
 Why a child process and not in-process: the app then talks to its database over the wire exactly
 as it talks to a production MongoDB, and the database's own threads cannot stall the event loop.
-The child is bound to loopback on a free port, is told to die with its parent (PR_SET_PDEATHSIG),
+The child is bound to loopback on a free port, is told to stop if its parent dies (PR_SET_PDEATHSIG),
 and is stopped with SIGTERM then SIGKILL so no orphan outlives the server.
 """
 
@@ -40,14 +40,19 @@ def free_loopback_port() -> int:
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        # SIGTERM, not SIGKILL: SecantusDB buffers its WiredTiger log in memory unless every
+        # commit is fsynced, so only a graceful shutdown keeps the last acknowledged writes.
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedDatabase:
     """Start/stop one SecantusDB server with its storage in ``storage_dir``."""
 
-    def __init__(self, storage_dir: Path, *, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self, storage_dir: Path, *, startup_timeout: float = 60.0, sync_on_commit: bool = False
+    ) -> None:
         self.storage_dir = Path(storage_dir)
+        self.sync_on_commit = sync_on_commit
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -76,6 +81,7 @@ class EmbeddedDatabase:
                 str(self.storage_dir),
                 "--log-level",
                 "WARNING",
+                *(["--sync-on-commit"] if self.sync_on_commit else []),
             ]
             log_handle = self._log_file.open("ab")
             try:

@@ -124,3 +124,27 @@ def test_data_and_history_survive_restart_without_orphans(data_dir: Path) -> Non
         children = again.stop(signal.SIGINT)
     time.sleep(0.5)
     assert not [c for c in children if _alive(c)]
+
+
+def test_killed_server_takes_its_database_down_and_data_survives(data_dir: Path) -> None:
+    server = Server(data_dir)
+    try:
+        r = httpx.post(
+            f"{server.base}/fhir/Patient",
+            json={"resourceType": "Patient", "name": [{"family": "Crash"}]},
+            headers={"Content-Type": "application/fhir+json"},
+        )
+        assert r.status_code == 201
+        patient_id = r.json()["id"]
+    finally:
+        children = server.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [c for c in children if _alive(c)]:
+        time.sleep(0.2)
+    assert not [c for c in children if _alive(c)], "embedded database outlived a killed server"
+
+    again = Server(data_dir)
+    try:
+        assert httpx.get(f"{again.base}/fhir/Patient/{patient_id}").status_code == 200
+    finally:
+        again.stop()
