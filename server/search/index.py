@@ -1,15 +1,159 @@
-"""Extraction of search index values at write time (stub until the search engine lands)."""
+"""Extraction of search index values at write time, and the MongoDB indexes that serve them.
+
+``extract_index`` runs every search parameter's FHIRPath expression on the resource and stores
+the encoded values under ``idx`` (one list per field; encodings in ``server/search/types``), so a
+query never reads resource JSON. Besides one field per parameter it stores:
+
+- ``@patient``: the ``Patient/<id>`` references of the patient compartment (compartment search);
+- compound fields ``a+b`` (cross product ``<a value><SEP><b value>``) for the common pairs
+  (patient+status, patient+code, code+date…), so the usual combinations are one index range.
+
+Every index is partial on ``{deleted: false}`` so a query ``{deleted: False, idx.x: …}`` is an
+index scan; at most ``MAX_INDEXES`` per collection (MongoDB allows 64).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
-from pymongo import IndexModel
+from pymongo import ASCENDING, IndexModel
+
+from resources.registry import SearchParam, patient_compartment, search_params_for
+from server.search.fhirpath import evaluate
+from server.search.text import SEP
+from server.search.types import composite, date, number, quantity, reference, string, token, uri
+
+SAFE_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+MAX_INDEXES = 54  # + _id_, ts/_id, deleted/_id; leaves 7 of 64 for other packages (refs, acl)
+COMPARTMENT = "@patient"
+Extractor = Callable[[str, Sequence[Any]], dict[str, list[Any]]]
+EXTRACTORS: dict[str, Extractor] = {
+    "token": token.extract,
+    "string": string.extract,
+    "date": date.extract,
+    "reference": reference.extract,
+    "quantity": quantity.extract,
+    "number": number.extract,
+    "uri": uri.extract,
+}
+# idx fields that get an index, per parameter type (others are stored but scanned).
+INDEXED_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "token": ("",),
+    "string": ("",),
+    "date": ("@eq", "@lo", "@hi", "@day"),
+    "reference": ("",),
+    "quantity": ("", "@u"),
+    "number": ("",),
+    "uri": ("",),
+    "composite": ("",),
+}
+# Pairs of idx fields kept as compound fields ``a+b`` when a type has both parameters.
+# Pairs of idx fields kept as compound fields ``a+b`` when a type has both parameters: only
+# where each side alone is unselective (a patient's own resources are few; a code's are many).
+COMPOUND_PAIRS: tuple[tuple[str, str], ...] = (  # in order of preference
+    ("patient", "status"),
+    ("subject", "status"),  # only on types without a patient parameter
+    ("code", "date@eq"),
+    ("code", "date@day"),
+    ("code", "date@lo"),
+    ("code", "date@hi"),
+)
+MAX_CROSS = 64  # compound keys per resource, beyond which the pair is not stored
+
+
+def indexable_params(resource_type: str) -> dict[str, SearchParam]:
+    return {
+        code: p
+        for code, p in search_params_for(resource_type).items()
+        if SAFE_CODE.match(code) and p.expression and code != "_id"
+    }
+
+
+@cache
+def compounds(resource_type: str) -> tuple[tuple[str, str], ...]:
+    params = indexable_params(resource_type)
+    out = []
+    for a, b in COMPOUND_PAIRS:
+        if a == "subject" and "patient" in params:
+            continue
+        if a in params and b.split("@")[0] in params:
+            kind_b = params[b.split("@")[0]].type
+            if "@" in b and kind_b != "date":
+                continue
+            if "@" not in b and kind_b not in ("token", "reference"):
+                continue
+            if params[a].type in ("token", "reference"):
+                out.append((a, b))
+    return tuple(out)
+
+
+def compound_name(a: str, b: str) -> str:
+    return f"{a}+{b}"
 
 
 def extract_index(resource_type: str, resource: dict[str, Any]) -> dict[str, list[Any]]:
-    return {}
+    """The ``idx`` sub-document for the current version of ``resource``."""
+    out: dict[str, list[Any]] = {}
+    for code, param in indexable_params(resource_type).items():
+        assert param.expression is not None
+        nodes = evaluate(resource_type, param.expression, resource)
+        if not nodes:
+            continue
+        if param.type == "composite":
+            out.update(composite.extract_param(param, code, nodes))
+        elif param.type in EXTRACTORS:
+            out.update(EXTRACTORS[param.type](code, nodes))
+    refs: list[str] = []
+    for code in patient_compartment().get(resource_type, ()):
+        refs += [r for r in out.get(code, []) if isinstance(r, str) and r.startswith("Patient/")]
+    if resource_type == "Patient" and resource.get("id"):
+        refs.append(f"Patient/{resource['id']}")
+    if refs:
+        out[COMPARTMENT] = list(dict.fromkeys(refs))
+    for a, b in compounds(resource_type):
+        va, vb = out.get(a), out.get(b)
+        if va and vb and len(va) * len(vb) <= MAX_CROSS:
+            out[compound_name(a, b)] = [f"{x}{SEP}{y}" for x in va for y in vb]
+    return out
+
+
+@cache
+def indexed_fields(resource_type: str) -> tuple[str, ...]:
+    """The idx fields with an index, most useful first, capped at ``MAX_INDEXES``."""
+    fields: list[str] = [compound_name(a, b) for a, b in compounds(resource_type)]
+    if resource_type in patient_compartment() or resource_type == "Patient":
+        fields.append(COMPARTMENT)
+    params = indexable_params(resource_type)
+
+    def rank(item: tuple[str, SearchParam]) -> tuple[int, str]:
+        code, p = item
+        if code.startswith("combo-"):
+            return (3, code)
+        if p.type == "composite":
+            return (2, code)
+        return (1 if any(b in ("Resource", "DomainResource") for b in p.base) else 0, code)
+
+    for code, p in sorted(params.items(), key=rank):
+        fields += [code + s for s in INDEXED_SUFFIXES.get(p.type, ())]
+    return tuple(fields[:MAX_INDEXES])
 
 
 def index_models(resource_type: str) -> list[IndexModel]:
-    return []
+    """Partial (non-deleted) single-field indexes on the chosen idx fields, plus (deleted, _id)."""
+    models = [IndexModel([("deleted", ASCENDING), ("_id", ASCENDING)], name="deleted_id")]
+    for f in indexed_fields(resource_type):
+        models.append(
+            IndexModel(
+                [(f"idx.{f}", ASCENDING)],
+                name=f"idx.{f}",
+                partialFilterExpression={"deleted": False},
+            )
+        )
+    return models
+
+
+def is_indexed(resource_type: str, idx_field: str) -> bool:
+    return idx_field in indexed_fields(resource_type)

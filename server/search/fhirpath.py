@@ -1,0 +1,140 @@
+"""FHIRPath evaluation of search parameter expressions (fhirpathpy, compiled once per type).
+
+Why a wrapper: the official expressions are unions over many resource types
+(``AllergyIntolerance.code | Condition.code | ...``) and use ``where(resolve() is Patient)``,
+which fhirpathpy cannot evaluate. We keep only the union branches that start at the resource
+type being indexed and turn ``where(resolve() is X)`` into a reference-type filter applied in
+Python, which also makes extraction several times faster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fhirpathpy import compile as fp_compile
+from fhirpathpy.models import models
+
+from resources.registry import is_resource_type
+
+_RESOLVE = re.compile(r"\.where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)\s*$")
+_LEADING = re.compile(r"^\(*\s*([A-Za-z]+)")
+Evaluator = Callable[..., list[Any]]
+
+
+@dataclass(frozen=True)
+class Branch:
+    fn: Evaluator
+    target: str | None  # only references to this type (from where(resolve() is X))
+
+
+def split_union(expr: str) -> list[str]:
+    """Split on top-level ``|`` (outside parentheses and string literals)."""
+    parts: list[str] = []
+    depth, quote = 0, False
+    cur: list[str] = []
+    for c in expr:
+        if c == "'" and (not cur or cur[-1] != "\\"):
+            quote = not quote
+        elif not quote and c == "(":
+            depth += 1
+        elif not quote and c == ")":
+            depth -= 1
+        elif not quote and depth == 0 and c == "|":
+            parts.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(c)
+    parts.append("".join(cur).strip())
+    return [p for p in parts if p]
+
+
+def _strip_outer(p: str) -> str:
+    while p.startswith("(") and p.endswith(")"):
+        depth = 0
+        for i, c in enumerate(p):
+            depth += c == "("
+            depth -= c == ")"
+            if depth == 0 and i < len(p) - 1:
+                return p
+        p = p[1:-1].strip()
+    return p
+
+
+@cache
+def branches(resource_type: str, expression: str) -> tuple[Branch, ...]:
+    out: list[Branch] = []
+    for part in split_union(expression):
+        part = _strip_outer(part)
+        lead = _LEADING.match(part)
+        head = lead.group(1) if lead else ""
+        if (
+            is_resource_type(head)
+            and head != resource_type
+            and head not in ("Resource", "DomainResource")
+        ):
+            continue
+        target = None
+        m = _RESOLVE.search(part)
+        if m:
+            target = m.group(1)
+            part = part[: m.start()]
+        if head in ("Resource", "DomainResource"):
+            part = resource_type + part[len(head) :]
+        try:
+            fn = fp_compile(part, models["r4"])
+        except Exception:  # noqa: S112 - an unsupported expression indexes nothing
+            continue
+        out.append(Branch(fn, target))
+    return tuple(out)
+
+
+def evaluate(resource_type: str, expression: str, resource: dict[str, Any]) -> list[Any]:
+    """Every node the expression selects in ``resource`` (reference-type filters applied)."""
+    nodes: list[Any] = []
+    for branch in branches(resource_type, expression):
+        try:
+            found = branch.fn(resource)
+        except Exception:  # noqa: S112 - fhirpathpy raises on odd data; index what we can
+            continue
+        if branch.target:
+            found = [n for n in found if reference_type(n) == branch.target]
+        nodes.extend(found)
+    return nodes
+
+
+def evaluate_on(node: Any, expression: str) -> list[Any]:
+    """Evaluate a relative expression (composite components) on one node."""
+    try:
+        fn = _compiled_relative(expression)
+        result: list[Any] = fn(node)
+    except Exception:
+        return []
+    return result
+
+
+_CHOICE = re.compile(r"\bvalue\.as\((\w+)\)")
+
+
+@cache
+def _compiled_relative(expression: str) -> Evaluator:
+    # On a bare sub-node fhirpathpy has no type context to resolve ``value`` to ``valueQuantity``.
+    expression = _CHOICE.sub(lambda m: "value" + m.group(1)[0].upper() + m.group(1)[1:], expression)
+    fn: Evaluator = fp_compile(expression, models["r4"])
+    return fn
+
+
+def reference_type(node: Any) -> str | None:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            parts = ref.split("/_history/")[0].rstrip("/").split("/")
+            if len(parts) >= 2 and is_resource_type(parts[-2]):
+                return parts[-2]
+        t = node.get("type")
+        if isinstance(t, str):
+            return t
+    return None

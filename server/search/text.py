@@ -1,0 +1,196 @@
+"""Value encodings shared by extraction (write time) and query building (read time).
+
+Both sides must encode identically, so the normalizers live here once: case/accent folding for
+strings, order-preserving text for numbers, fixed-width UTC instants for dates, and the FHIR
+search escaping rules (``\\,`` ``\\|`` ``\\$`` ``\\\\``).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+SEP = "\x1f"  # joins parts of synthetic (compound/composite) keys; never in normalized text
+_WS = re.compile(r"\s+")
+STRING_TOP = "\U0010ffff"  # greater than every character: upper bound of a prefix range
+
+
+def normalize(text: str) -> str:
+    """Lowercase, strip accents and punctuation-insensitive whitespace: the string match key."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WS.sub(" ", stripped.casefold()).strip().replace(SEP, " ")
+
+
+def prefix_range(prefix: str) -> dict[str, str]:
+    """``{$gte, $lt}`` bounds selecting every string that starts with ``prefix`` (index-friendly)."""
+    return {"$gte": prefix, "$lt": prefix + STRING_TOP}
+
+
+def split_unescaped(value: str, sep: str) -> list[str]:
+    """Split on ``sep`` unless escaped with a backslash; escapes are kept for the next split."""
+    parts: list[str] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and i + 1 < len(value):
+            cur.append(value[i : i + 2])
+            i += 2
+            continue
+        if c == sep:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def unescape(value: str) -> str:
+    return re.sub(r"\\([\\,|$])", r"\1", value)
+
+
+# ------------------------------------------------------------------------------------- numbers
+def sortable_number(x: float) -> str:
+    """Hex text whose lexicographic order is the numeric order of ``x`` (IEEE-754 trick)."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", float(x) + 0.0))
+    bits = (~bits) & 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
+    return f"{bits:016x}"
+
+
+@dataclass(frozen=True)
+class NumberValue:
+    value: float
+    low: float  # implicit precision range [low, high) per FHIR search "number"
+    high: float
+
+
+def parse_number(raw: str) -> NumberValue | None:
+    try:
+        d = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not d.is_finite() or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", raw):
+        return None
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    half = Decimal(5) * Decimal(10) ** (exp - 1)
+    return NumberValue(float(d), float(d - half), float(d + half))
+
+
+# --------------------------------------------------------------------------------------- dates
+INSTANT_FMT = "%Y-%m-%dT%H:%M:%S"
+_DATE_RE = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+
+
+def iso(t: datetime) -> str:
+    """Fixed-width UTC text (lexicographic order = time order for years 0001-9999)."""
+    t = t.astimezone(UTC)
+    return t.strftime(INSTANT_FMT) + f".{t.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A date/dateTime/instant as the half-open range it denotes, plus its precision keys."""
+
+    low: datetime
+    high: datetime  # exclusive
+    keys: tuple[str, ...]  # "YYYY", "YYYY-MM", "YYYY-MM-DD", "...THH:MM", "...:SS" (UTC)
+
+    @property
+    def lo(self) -> str:
+        return iso(self.low)
+
+    @property
+    def hi(self) -> str:
+        """Inclusive upper bound (1 ms before the exclusive end)."""
+        return iso(self.high - timedelta(milliseconds=1))
+
+
+def _add_months(t: datetime, n: int) -> datetime:
+    m = t.month - 1 + n
+    return t.replace(year=t.year + m // 12, month=m % 12 + 1)
+
+
+def parse_date(raw: str) -> DateRange | None:
+    """FHIR date/dateTime/instant → implicit range; naive times are taken as UTC."""
+    m = _DATE_RE.fullmatch(raw.strip())
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss, frac, tz = m.groups()
+    if hh is not None and tz is None and len(raw.strip()) > 16 and raw.strip()[-1].isdigit():
+        tz = None
+    try:
+        tzinfo = UTC
+        if tz and tz != "Z":
+            sign = 1 if tz[0] == "+" else -1
+            from datetime import timezone
+
+            tzinfo = timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
+        low = datetime(
+            int(y),
+            int(mo or 1),
+            int(d or 1),
+            int(hh or 0),
+            int(mi or 0),
+            int(ss or 0),
+            int((frac or "0")[:6].ljust(6, "0")),
+            tzinfo=tzinfo,
+        )
+    except (ValueError, OverflowError):
+        return None
+    if mo is None:
+        high = low.replace(year=low.year + 1) if low.year < 9999 else low + timedelta(days=365)
+    elif d is None:
+        high = _add_months(low, 1) if low.year < 9999 or low.month < 12 else low + timedelta(31)
+    elif hh is None:
+        high = low + timedelta(days=1)
+    elif ss is None:
+        high = low + timedelta(minutes=1)
+    elif frac is None:
+        high = low + timedelta(seconds=1)
+    else:
+        high = low + timedelta(milliseconds=1)
+    return DateRange(low, high, _keys(low, high))
+
+
+def _keys(low: datetime, high: datetime) -> tuple[str, ...]:
+    """Precision keys of every calendar unit (UTC) that contains the whole range [low, high)."""
+    lo, last = low.astimezone(UTC), (high - timedelta(microseconds=1)).astimezone(UTC)
+    keys: list[str] = []
+    for fmt in ("%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
+        a, b = lo.strftime(fmt), last.strftime(fmt)
+        if a != b:
+            break
+        keys.append(a)
+    return tuple(keys)
+
+
+def span(low: DateRange | None, high: DateRange | None) -> DateRange | None:
+    """The range covered by a Period (start..end); an open end is unbounded."""
+    if low is None and high is None:
+        return None
+    lo = low.low if low else datetime(1, 1, 1, tzinfo=UTC)
+    hi = high.high if high else datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    if hi <= lo:
+        hi = lo + timedelta(milliseconds=1)
+    keys = _keys(lo, hi) if low and high else ()
+    return DateRange(lo, hi, keys)
+
+
+def query_date_key(raw: str) -> str | None:
+    """The precision key an ``eq`` query on ``raw`` must find among a value's keys."""
+    r = parse_date(raw)
+    if r is None:
+        return None
+    keys = _keys(r.low, r.high)
+    return keys[-1] if keys else None
