@@ -345,3 +345,45 @@ def audit_plugin(app: FastAPI, state: AppState) -> None:
     # Before the store closes (shutdown hooks run in order; the auth store closes after).
     state.extras.setdefault("shutdown_hooks", []).insert(0, writer.close)
     app.add_middleware(AuditMiddleware, writer=writer)
+
+
+def audit_bundle_entries(request: Any, body: Any, response_bundle: dict[str, Any]) -> None:
+    """One AuditEvent per batch/transaction entry, beside the middleware's one for the POST.
+
+    Each entry is an interaction of its own (a read, a create, a conditional update ...), so the
+    audit trail names it with its own outcome; response entry *i* answers request entry *i*
+    (http.html#transaction). Nothing is recorded when audit is off.
+    """
+    writer = request.app.state.consilium.extras.get("audit_writer")
+    if writer is None or not isinstance(body, dict):
+        return
+    requests = [e.get("request") or {} for e in body.get("entry") or [] if isinstance(e, dict)]
+    responses = response_bundle.get("entry") or []
+    principal = getattr(request.state, "principal", None)
+    client = request.scope.get("client")
+    for req, resp in zip(requests, responses, strict=False):
+        method = str(req.get("method", "")).upper()
+        url = str(req.get("url", ""))
+        location = str((resp.get("response") or {}).get("location", ""))
+        status_text = str((resp.get("response") or {}).get("status", "0"))
+        status = int(status_text.split()[0]) if status_text.split()[0].isdigit() else 0
+        path = "/" + url.split("?", 1)[0].lstrip("/")
+        action = classify(method, path)
+        rid = action.resource_id
+        if location and "/_history/" in location:
+            rid = location.split("/_history/")[0].rsplit("/", 1)[-1]
+        writer.submit(
+            AuditFacts(
+                interaction=action.name,
+                status=status,
+                recorded=fhir_instant(now()),
+                resource_type=action.resource_type,
+                resource_id=rid if rid and ID_PATTERN.match(rid) else None,
+                operation=action.operation,
+                client_id=getattr(principal, "client_id", None),
+                user=getattr(principal, "user", None),
+                source_ip=client[0] if client else None,
+                request_id=getattr(request.state, "request_id", None),
+                method=method,
+            )
+        )

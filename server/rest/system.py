@@ -1,4 +1,4 @@
-"""System-level interactions: batch/transaction Bundles (filled in by the transactions issue)."""
+"""System-level interactions: batch/transaction Bundles (``POST [base]``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from server.audit import audit_bundle_entries
 from server.bundles.process import process_bundle
 from server.deps import BaseDep, RepoDep, StateDep, prefer_return
 from server.formats import fhir_response, read_json_body
@@ -22,4 +23,5 @@ async def transaction_or_batch(
     result = await run_in_threadpool(
         process_bundle, repo, state.settings, body, base, prefer_return(request)
     )
+    audit_bundle_entries(request, body, result)
     return fhir_response(request, result)

@@ -117,3 +117,31 @@ def test_token_grants_and_refusals_are_security_events(app: FastAPI, c: TestClie
     assert registrations and registrations[0]["agent"][0]["who"]["identifier"]["value"] == "admin"
     for e in logins + registrations:
         validate_resource(e, "AuditEvent")
+
+
+def test_each_batch_entry_is_audited_with_its_own_outcome(app: FastAPI, c: TestClient) -> None:
+    tok = backend_token(c, "system/Patient.cruds")
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    r = c.post(
+        "/fhir", json=batch, headers={**bearer(tok), "Content-Type": "application/fhir+json"}
+    )
+    assert r.status_code == 200
+    created = r.json()["entry"][0]["response"]["location"].split("/")[-3]
+    subtypes = sorted(
+        (e["subtype"][0]["code"], e["outcome"])
+        for e in events(app)
+        if e["subtype"][0]["code"] in ("create", "read", "batch")
+    )
+    assert subtypes == [("batch", "0"), ("create", "0"), ("read", "4")]
+    create = next(e for e in events(app) if e["subtype"][0]["code"] == "create")
+    assert create["entity"][0]["what"]["reference"] == f"Patient/{created}"
