@@ -41,7 +41,7 @@ def response_media_type(request: Request) -> str:
             return FORMAT_ALIASES[key]
         raise FhirError(406, "not-supported", f"_format {fmt!r} is not supported; use json")
     accept = request.headers.get("accept")
-    if not accept:
+    if not accept or accept == "*/*" or accept == FHIR_JSON:
         return FHIR_JSON
     best: tuple[float, str] | None = None
     for part in accept.split(","):
