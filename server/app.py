@@ -143,10 +143,6 @@ def create_app(
     app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
 
-    # The read hot path sits first on the app itself: every nesting level and every route tried
-    # before it costs measurable time per request (see server/rest/instance.py).
-    app.include_router(instance.fast_router, prefix="/fhir", dependencies=[Depends(_guard)])
-
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
         store.client.admin.command("ping")
@@ -158,6 +154,11 @@ def create_app(
 
     for plugin in _default_plugins() + (plugins or []):
         plugin(app, state)
+
+    # The read hot path on the app itself, right after the public routes (discovery, OAuth) and
+    # before the protected ones: every nesting level and every route tried before it costs
+    # measurable time per request (see server/rest/instance.py).
+    app.include_router(instance.fast_router, prefix="/fhir", dependencies=[Depends(_guard)])
 
     protected = APIRouter(prefix="/fhir", dependencies=[Depends(_guard)])
     # Then: /{type}/{id}/$op must not be taken for the compartment search /{type}/{id}/{ctype}.
