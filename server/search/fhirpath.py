@@ -19,6 +19,7 @@ from fhirpathpy import compile as fp_compile
 from fhirpathpy.models import models
 
 from resources.registry import is_resource_type
+from server.search.pathwalk import compile_path
 
 _RESOLVE = re.compile(r"\.where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)\s*$")
 _LEADING = re.compile(r"^\(*\s*([A-Za-z]+)")
@@ -84,10 +85,12 @@ def branches(resource_type: str, expression: str) -> tuple[Branch, ...]:
             part = part[: m.start()]
         if head in ("Resource", "DomainResource"):
             part = resource_type + part[len(head) :]
-        try:
-            fn = fp_compile(part, models["r4"])
-        except Exception:  # noqa: S112 - an unsupported expression indexes nothing
-            continue
+        fn: Evaluator | None = compile_path(part)  # plain paths: a dict walk, same result
+        if fn is None:
+            try:
+                fn = fp_compile(part, models["r4"])
+            except Exception:  # noqa: S112 - an unsupported expression indexes nothing
+                continue
         out.append(Branch(fn, target))
     return tuple(out)
 
