@@ -18,25 +18,16 @@ from functools import cache
 from typing import Any
 
 from resources.registry import DEFINITIONS
-from server.errors import FhirError
+from server.patch.errors import PatchErrors
 
 OPERATION_TYPES = ("add", "insert", "delete", "replace", "move")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
-def malformed(diagnostics: str, index: int | None = None) -> FhirError:
-    where = [f"Parameters.parameter[{index}]"] if index is not None else []
-    return FhirError(400, "invalid", f"invalid FHIRPath Patch: {diagnostics}", expression=where)
-
-
-def unprocessable(diagnostics: str, index: int) -> FhirError:
-    return FhirError(
-        422,
-        "processing",
-        f"FHIRPath Patch operation {index} failed: {diagnostics}",
-        expression=[f"Parameters.parameter[{index}]"],
-    )
+_ERRORS = PatchErrors("FHIRPath Patch", lambda i: f"Parameters.parameter[{i}]")
+malformed = _ERRORS.malformed
+unprocessable = _ERRORS.unprocessable
 
 
 # ------------------------------------------------------------------------------ schema lookup

@@ -12,24 +12,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from server.errors import FhirError
+from server.patch.errors import PatchErrors
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
 _MISSING = object()
 
 
-def malformed(diagnostics: str, index: int | None = None) -> FhirError:
-    where = [f"patch[{index}]"] if index is not None else []
-    return FhirError(400, "invalid", f"invalid JSON Patch: {diagnostics}", expression=where)
-
-
-def unprocessable(diagnostics: str, index: int) -> FhirError:
-    return FhirError(
-        422,
-        "processing",
-        f"JSON Patch operation {index} failed: {diagnostics}",
-        expression=[f"patch[{index}]"],
-    )
+_ERRORS = PatchErrors("JSON Patch", lambda i: f"patch[{i}]")
+malformed = _ERRORS.malformed
+unprocessable = _ERRORS.unprocessable
 
 
 def parse_pointer(pointer: Any, index: int | None = None) -> list[str]:
