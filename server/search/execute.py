@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from resources.registry import search_params_for
+from resources.registry import is_resource_type, search_params_for
 from server.errors import FhirError, Issue
 from server.repository import Repository
 from server.search import params, residual
@@ -360,17 +360,39 @@ def _forward(inc: Include, docs: Sequence[tuple[str, Doc]]) -> list[str]:
     return keys
 
 
+def _referring_codes(source: str, code: str, targets: set[str]) -> list[str]:
+    """Reference parameters of ``source`` that can point at one of ``targets``."""
+    ps = search_params_for(source)
+    return [
+        c
+        for c in _reference_codes(source, code)
+        if not ps[c].target or targets.intersection(ps[c].target)
+    ]
+
+
+def _sources(repo: Repository, inc: Include) -> list[str]:
+    """``_revinclude=*`` looks in every type stored so far; a named source only in itself."""
+    if inc.source != "*":
+        return [inc.source]
+    present = repo.store.db.list_collection_names(session=repo.session)
+    return sorted(n for n in present if is_resource_type(n))
+
+
 def _reverse(repo: Repository, inc: Include, docs: Sequence[tuple[str, Doc]]) -> list[str]:
     refs = [f"{t}/{d['_id']}" for t, d in docs]
     if inc.target:
         refs = [r for r in refs if r.startswith(inc.target + "/")]
-    if not refs or inc.source == "*":
+    if not refs:
         return []
+    targets = {r.split("/", 1)[0] for r in refs}
     keys: list[str] = []
-    for code in _reference_codes(inc.source, inc.code):
-        flt = full_filter(repo, inc.source, {f"idx.{code}": {"$in": refs}})
-        cursor = repo.store.resources(inc.source).find(flt, {"_id": 1}, session=repo.session)
-        keys += [f"{inc.source}/{d['_id']}" for d in cursor.limit(INCLUDE_MAX + 1)]
+    for source in _sources(repo, inc):
+        for code in _referring_codes(source, inc.code, targets):
+            flt = full_filter(repo, source, {f"idx.{code}": {"$in": refs}})
+            cursor = repo.store.resources(source).find(flt, {"_id": 1}, session=repo.session)
+            keys += [f"{source}/{d['_id']}" for d in cursor.limit(INCLUDE_MAX + 1)]
+            if len(keys) > INCLUDE_MAX:
+                return keys
     return keys
 
 

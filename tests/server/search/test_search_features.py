@@ -67,6 +67,30 @@ def test_revinclude_iterate(data_client: TestClient) -> None:
     assert "DiagnosticReport/r1" in ids(b, "include")
 
 
+def test_revinclude_star_finds_referrers_of_every_type(data_client: TestClient) -> None:
+    b = get(data_client, "Patient?_id=p1&_revinclude=*")
+    assert ids(b) == ["Patient/p1"]
+    assert sorted(ids(b, "include")) == [
+        "Condition/c1",
+        "DiagnosticReport/r1",
+        "Observation/o1",
+        "Observation/o2",
+        "RiskAssessment/ra1",
+    ]
+
+
+def test_revinclude_star_follows_non_patient_references(data_client: TestClient) -> None:
+    b = get(data_client, "Observation?_id=o1&_revinclude=*")
+    assert sorted(ids(b, "include")) == ["DiagnosticReport/r1", "Provenance/prov1"]
+
+
+def test_revinclude_source_star_uses_every_reference_parameter_of_that_type(
+    data_client: TestClient,
+) -> None:
+    b = get(data_client, "Patient?_id=p2&_revinclude=Observation:*")
+    assert sorted(ids(b, "include")) == ["Observation/bp1", "Observation/o3"]
+
+
 def test_included_resources_are_not_repeated_as_matches(data_client: TestClient) -> None:
     b = get(data_client, "Observation?subject=Patient/p1&_include=Observation:subject")
     entries = ids(b) + ids(b, "include")
