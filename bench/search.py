@@ -124,6 +124,8 @@ def load(app: Any, items: Iterator[dict[str, Any]], count: int) -> tuple[int, in
         if len(batch) >= 500:
             store.resources(res["resourceType"]).insert_many(batch, ordered=False)
             batch.clear()
+        if loaded % 10_000 == 0:
+            print(f"   ... {loaded} loaded", flush=True)
         if loaded >= count:
             break
     for rtype, batch in batches.items():

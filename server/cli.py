@@ -32,7 +32,11 @@ def database(settings: Settings) -> Iterator[str]:
     if settings.mongodb_uri:
         yield settings.mongodb_uri
         return
-    embedded = EmbeddedDatabase(settings.db_dir, sync_on_commit=settings.embedded_sync_on_commit)
+    embedded = EmbeddedDatabase(
+        settings.db_dir,
+        sync_on_commit=settings.embedded_sync_on_commit,
+        cache_size=settings.embedded_cache_size,
+    )
     try:
         yield embedded.start()
     finally:

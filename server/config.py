@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Embedded SecantusDB only: fsync its log on every commit. Off by default (like mongod's
     # j:false); without it a SIGKILL of the database process can lose the latest commits.
     embedded_sync_on_commit: bool = False
+    # Embedded SecantusDB only: WiredTiger cache, e.g. "4G" or "512M". Unset = mongod's rule,
+    # half of (RAM - 1 GiB), at least 1 GiB. SecantusDB's own default (1G) stalls bulk loads
+    # once the working set outgrows it: at about 90k resources with our ~55 indexes per type.
+    embedded_cache_size: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,5}[MG]$")
     # Security by default: only an explicit "off" disables authorization.
     auth: Literal["on", "off"] = "on"
     admin_token: str | None = None

@@ -31,6 +31,32 @@ class EmbeddedDatabaseError(RuntimeError):
     pass
 
 
+_GIB = 1 << 30
+_CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+
+
+def _memory_bytes() -> int:
+    """Physical memory, or the container's cgroup limit when that is lower (as mongod reads it)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in _CGROUP_LIMITS:
+        with contextlib.suppress(OSError, ValueError):
+            total = min(total, int(limit_file.read_text().strip()))
+    return total
+
+
+def default_cache_size(memory_bytes: int | None = None) -> str:
+    """mongod's WiredTiger rule, half of (RAM - 1 GiB), but never below SecantusDB's 1 GiB.
+
+    SecantusDB's fixed 1 GiB cache livelocks in eviction once a bulk load's working set outgrows
+    it (about 90k resources with our indexes); the cache is a ceiling, not an allocation.
+    """
+    memory = _memory_bytes() if memory_bytes is None else memory_bytes
+    return f"{max(1, (memory - _GIB) // 2 // _GIB)}G"
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -49,10 +75,16 @@ class EmbeddedDatabase:
     """Start/stop one SecantusDB server with its storage in ``storage_dir``."""
 
     def __init__(
-        self, storage_dir: Path, *, startup_timeout: float = 60.0, sync_on_commit: bool = False
+        self,
+        storage_dir: Path,
+        *,
+        startup_timeout: float = 60.0,
+        sync_on_commit: bool = False,
+        cache_size: str | None = None,
     ) -> None:
         self.storage_dir = Path(storage_dir)
         self.sync_on_commit = sync_on_commit
+        self.cache_size = cache_size or default_cache_size()
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -81,6 +113,8 @@ class EmbeddedDatabase:
                 str(self.storage_dir),
                 "--log-level",
                 "WARNING",
+                "--cache-size",
+                self.cache_size,
                 *(["--sync-on-commit"] if self.sync_on_commit else []),
             ]
             log_handle = self._log_file.open("ab")
