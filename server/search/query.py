@@ -236,6 +236,8 @@ def _driver_rank(resource_type: str, frag: Filter) -> int | None:
         base = 6
     else:
         base = 2
+    if cond is None:  # :missing=true — an index scan on the null key, rarely selective
+        return 7
     if isinstance(cond, (str, int, float)):
         return base
     if (

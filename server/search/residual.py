@@ -64,6 +64,8 @@ def _element(value: Any, cond: Any) -> bool:
 
 
 def _field(values: list[Any], cond: Any) -> bool:
+    if cond is None:  # ``{f: null}``: index values are never null, so this means "absent"
+        return not values
     if isinstance(cond, dict):
         if "$exists" in cond:
             return bool(values) == bool(cond["$exists"])

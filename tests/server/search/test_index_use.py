@@ -176,6 +176,9 @@ def test_every_indexed_single_parameter_search_uses_an_index(
         "/fhir/Patient?name=oka,mul&_sort=-birthdate",
         "/fhir/Observation?value-quantity=lt5,gt7&patient=p1",
         "/fhir/Patient?family=oka&birthdate=1971&gender=female",
+        "/fhir/Patient?birthdate:missing=true",
+        "/fhir/Observation?subject:missing=true",
+        "/fhir/Patient?_id=p1&_revinclude=*",
     ],
 )
 def test_common_combinations_use_an_index(

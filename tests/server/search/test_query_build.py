@@ -38,7 +38,7 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("Patient", "identifier", r"a\|b|c", {"idx.identifier": "a|b|c"}),
     ("Patient", "identifier", r"a\,b", {"idx.identifier": "a,b"}),
     ("Observation", "status:not", "final", {"idx.status": {"$nin": ["final"]}}),
-    ("Observation", "status:missing", "true", {"idx.status": {"$exists": False}}),
+    ("Observation", "status:missing", "true", {"idx.status": None}),
     ("Observation", "code:text", "Gluc", {"idx.code@text": {"$gte": "gluc", "$lt": "gluc" + T}}),
     # string
     ("Patient", "name", "Ada", {"idx.name": {"$gte": "ada", "$lt": "ada" + T}}),

@@ -73,6 +73,10 @@ CASES = [
     ("Observation?patient=p3", ["Observation/o4"]),
     ("Observation?subject=http://elsewhere/fhir/Patient/p3", ["Observation/o4"]),
     ("Patient?general-practitioner:missing=false", ["Patient/p1"]),
+    ("Patient?general-practitioner:missing=true", ["Patient/p2", "Patient/p3"]),
+    ("Observation?subject:missing=true", ["Observation/long1"]),
+    ("Observation?subject:missing=true&code=9999-9", ["Observation/long1"]),
+    ("Observation?date:missing=true", []),
     ("DiagnosticReport?result=Observation/o2", ["DiagnosticReport/r1"]),
     # uri
     ("ValueSet?url=http://consilium.health/fhir/ValueSet/covered", ["ValueSet/vs1"]),
