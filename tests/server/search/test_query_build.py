@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from server.errors import FhirError
-from server.search import params, query
+from server.search import params, query, residual
 from server.search.text import SEP, STRING_TOP, sortable_number
 from server.search.types import QueryError
 
@@ -164,6 +164,17 @@ def test_identifier_drives_over_status() -> None:
     p = plan("Observation", [("status", "final"), ("subject", "Patient/1"), ("code", "x")])
     assert p.filter == {"idx.subject": "Patient/1"}
     assert p.residual == [{"idx.status": "final"}, {"idx.code": "x"}]
+
+
+def test_missing_true_yields_to_a_selective_clause() -> None:
+    p = plan("Observation", [("subject:missing", "true"), ("code", "x")])
+    assert p.filter == {"idx.code": "x"}
+    assert p.residual == [{"idx.subject": None}]
+
+
+def test_missing_true_is_rechecked_as_absent() -> None:
+    assert residual.matches({"idx.subject": None}, {"idx": {"code": ["x"]}})
+    assert not residual.matches({"idx.subject": None}, {"idx": {"subject": ["Patient/1"]}})
 
 
 def test_repeated_parameter_is_and() -> None:
