@@ -1,33 +1,49 @@
-"""Search latency per query shape at growing data sizes (p50/p95), on the embedded SecantusDB.
+"""Search latency per query shape at growing data sizes (p50/p95), against a raw baseline.
 
-Usage: .venv/bin/python bench/search.py [--sizes 10000,100000] [--reps 40]
+Usage: .venv/bin/python bench/search.py [--sizes 10000,100000] [--reps 40] [--data-dir D]
 
 Data: ``bench/datagen.py`` (patients with coverage, conditions, lab observations, reports and
 second-opinion requests). It is loaded with bulk ``insert_many`` of documents built by the
 server's own index extraction — not through HTTP, which would take hours on the pure-Python
-database — into the collections of a real app (so the app's indexes exist first). Sizes are
-loaded incrementally (the 100k set extends the 10k set). Each query goes through the whole
-FastAPI stack in-process (Starlette TestClient: no socket), first page only, ``_count=20``.
-Targets: p95 < 50 ms for indexed single-page searches at 100k; 100k latency <= 1.5x 10k.
+database — into the collections of a real app (so the app's indexes exist first). Each size has
+its own database directory; a larger size starts from a copy of the smaller one and extends it.
+With ``--data-dir`` the loaded directories are kept and reused by later runs.
+
+Measurement: the database is restarted on the loaded data first, so the figures are those of a
+server holding N resources, not of one still flushing a bulk load (a WiredTiger checkpoint of
+the fresh load otherwise competes for the 2 cores). Each query goes through the whole FastAPI
+stack in-process (Starlette TestClient: no socket), first page only, ``_count=20``. The raw
+baseline replays the very ``find`` commands that request sent (recorded by a pymongo
+CommandListener) from a bare FastAPI endpoint that returns the found resources as JSON: the
+ratio is what the FHIR layer (parsing, planning, access checks, Bundle) adds to the database
+work. Targets: p95 < 50 ms for indexed single-page searches at 100k; 100k p95 <= 1.5x 10k.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson
+from fastapi import FastAPI
+from fastapi.responses import Response
 from fastapi.testclient import TestClient
+from pymongo import MongoClient, monitoring
 
+import server.database
 from bench.datagen import LABS, MRN, document, resources
 from server.app import create_app
 from server.config import Settings
@@ -35,6 +51,7 @@ from server.embedded_db import EmbeddedDatabase
 from server.timeutil import now
 
 Shape = tuple[str, Callable[[random.Random, int], str]]
+DB_NAME = "bench_search"
 
 
 def _pid(r: random.Random, n: int) -> int:
@@ -139,64 +156,155 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+class FindRecorder(monitoring.CommandListener):
+    """The ``find`` commands one FHIR request sends, for the raw baseline to replay."""
+
+    def __init__(self) -> None:
+        self.finds: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.finds.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def raw_app(uri: str, db_name: str, replays: list[list[dict[str, Any]]]) -> FastAPI:
+    """Bare FastAPI + pymongo: run request ``n``'s recorded finds, return the resources."""
+    client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+    db = client[db_name]
+    app = FastAPI()
+
+    @app.get("/raw/{n}")
+    def replay(n: int) -> Response:
+        out: list[Any] = []
+        for cmd in replays[n]:
+            cursor = db[cmd["find"]].find(cmd.get("filter", {}), cmd.get("projection"))
+            if cmd.get("sort"):
+                cursor = cursor.sort(list(cmd["sort"].items()))
+            if cmd.get("limit"):
+                cursor = cursor.limit(cmd["limit"])
+            out += [d.get("resource", d.get("_id")) for d in cursor]
+        return Response(orjson.dumps(out, default=str), media_type="application/json")
+
+    return app
+
+
+def prepare(data_dir: Path, size: int, smaller: Path | None) -> tuple[Path, int]:
+    """A database directory holding ``size`` resources: reused, or copied from ``smaller``
+    and extended. Returns it and its number of patients."""
+    target = data_dir / str(size)
+    marker = target / "loaded.json"
+    if marker.exists():
+        return target, int(orjson.loads(marker.read_bytes())["patients"])
+    shutil.rmtree(target, ignore_errors=True)
+    have = patients = 0
+    if smaller is not None:
+        shutil.copytree(smaller, target)
+        done = orjson.loads((target / "loaded.json").read_bytes())
+        (target / "loaded.json").unlink()
+        have, patients = int(done["resources"]), int(done["patients"])
+    items = itertools.islice(resources(size), have, None)
+    t0 = time.perf_counter()
+    with EmbeddedDatabase(target / "db") as db:
+        app = create_app(_settings(db.uri, target))
+        with TestClient(app):
+            n, p = load(app, items, size - have)
+        app.state.consilium.store.close()
+    print(f"   loaded {have + n} resources in {time.perf_counter() - t0:.0f} s", flush=True)
+    marker.write_bytes(orjson.dumps({"resources": have + n, "patients": patients + p}))
+    return target, patients + p
+
+
+def _settings(uri: str, where: Path) -> Settings:
+    return Settings(
+        mongodb_uri=uri, db_name=DB_NAME, data_dir=where / "data", auth="off", audit="off"
+    )
+
+
+Row = dict[str, tuple[float, float, float, float]]  # shape -> (p50, p95, raw p95, matches)
+
+
+def measure(where: Path, patients: int, size: int, reps: int) -> Row:
+    recorder = FindRecorder()
+    real = getattr(server.database, "MongoClient")  # noqa: B009
+    row: Row = {}
+    with EmbeddedDatabase(where / "db") as db:
+        with listening(real, recorder):
+            app = create_app(_settings(db.uri, where))
+        replays: list[list[dict[str, Any]]] = []
+        raw = TestClient(raw_app(db.uri, DB_NAME, replays))
+        with TestClient(app) as client:
+            rnd = random.Random(size)
+            for name, make in SHAPES:
+                times: list[float] = []
+                raw_times: list[float] = []
+                hits: list[int] = []
+                client.get("/fhir/" + make(rnd, patients))  # warm-up
+                for _ in range(reps):
+                    url = "/fhir/" + make(rnd, patients)
+                    recorder.finds.clear()
+                    t = time.perf_counter()
+                    r = client.get(url)
+                    times.append((time.perf_counter() - t) * 1000)
+                    assert r.status_code == 200, (url, r.text[:300])
+                    hits.append(r.json().get("total", 0))
+                    replays.append([c for c in recorder.finds if not c["find"].startswith("_")])
+                    t = time.perf_counter()
+                    assert raw.get(f"/raw/{len(replays) - 1}").status_code == 200
+                    raw_times.append((time.perf_counter() - t) * 1000)
+                p50, p95, raw95 = statistics.median(times), pct(times, 95), pct(raw_times, 95)
+                row[name] = (p50, p95, raw95, statistics.mean(hits))
+                print(
+                    f"{name:<46} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  raw p95 {raw95:5.1f} ms"
+                    f"  FHIR/raw {p95 / raw95:4.2f}  (mean matches {statistics.mean(hits):.1f})",
+                    flush=True,
+                )
+        app.state.consilium.store.close()
+    return row
+
+
+@contextmanager
+def listening(real: Any, recorder: FindRecorder) -> Iterator[None]:
+    """The app's MongoClient gets the recorder (the server has no listener hook of its own)."""
+
+    def with_listener(*args: Any, **kwargs: Any) -> Any:
+        return real(*args, event_listeners=[recorder], **kwargs)
+
+    setattr(server.database, "MongoClient", with_listener)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(server.database, "MongoClient", real)  # noqa: B010
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated resource counts")
     ap.add_argument("--reps", type=int, default=40, help="queries per shape per size")
+    ap.add_argument("--data-dir", type=Path, help="keep loaded databases here and reuse them")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    results: dict[str, dict[int, tuple[float, float, float]]] = defaultdict(dict)
+    results: dict[int, Row] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        db = EmbeddedDatabase(Path(tmp) / "db")
-        db.start()
-        try:
-            settings = Settings(  # type: ignore[call-arg]
-                mongodb_uri=db.uri,
-                db_name="bench_search",
-                data_dir=Path(tmp) / "data",
-                auth="off",
-                audit="off",
-            )
-            app = create_app(settings)
-            items = resources(max(sizes))
-            total = patients = 0
-            with TestClient(app) as client:
-                for size in sizes:
-                    t0 = time.perf_counter()
-                    n, p = load(app, items, size - total)
-                    total, patients = total + n, patients + p
-                    print(
-                        f"\n== {total} resources ({patients} patients), bulk-loaded in "
-                        f"{time.perf_counter() - t0:.0f} s",
-                        flush=True,
-                    )
-                    rnd = random.Random(size)
-                    for name, make in SHAPES:
-                        times: list[float] = []
-                        hits: list[int] = []
-                        client.get("/fhir/" + make(rnd, patients))  # warm-up
-                        for _ in range(args.reps):
-                            url = "/fhir/" + make(rnd, patients)
-                            t = time.perf_counter()
-                            r = client.get(url)
-                            times.append((time.perf_counter() - t) * 1000)
-                            assert r.status_code == 200, (url, r.text[:300])
-                            hits.append(r.json().get("total", 0))
-                        p50, p95 = statistics.median(times), pct(times, 95)
-                        results[name][size] = (p50, p95, statistics.mean(hits))
-                        print(
-                            f"{name:<46} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
-                            f"(mean matches {statistics.mean(hits):.1f})",
-                            flush=True,
-                        )
-        finally:
-            db.stop()
+        data_dir = args.data_dir or Path(tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        smaller: Path | None = None
+        for size in sizes:
+            where, patients = prepare(data_dir, size, smaller)
+            smaller = where
+            print(f"\n== {size} resources ({patients} patients), database restarted", flush=True)
+            results[size] = measure(where, patients, size, args.reps)
     if len(sizes) > 1:
         lo, hi = sizes[0], sizes[-1]
         print(f"\n== p95 ratio {hi} / {lo}")
-        for name, by_size in results.items():
-            ratio = by_size[hi][1] / by_size[lo][1] if by_size[lo][1] else float("nan")
-            print(f"{name:<46} {ratio:5.2f}x")
+        for name in results[lo]:
+            a, b = results[lo][name][1], results[hi][name][1]
+            print(f"{name:<46} {b / a if a else float('nan'):5.2f}x")
     return 0
 
 
