@@ -360,14 +360,18 @@ def _forward(inc: Include, docs: Sequence[tuple[str, Doc]]) -> list[str]:
     return keys
 
 
-def _referring_codes(source: str, code: str, targets: set[str]) -> list[str]:
-    """Reference parameters of ``source`` that can point at one of ``targets``."""
+def _referring_codes(inc: Include, source: str, targets: set[str]) -> list[str]:
+    """The reference parameters of ``source`` to look in.
+
+    For ``_revinclude=*`` only those whose declared targets include a matched type, which keeps
+    the wildcard from querying every reference parameter of every stored type; a parameter the
+    client named is always used.
+    """
+    codes = _reference_codes(source, inc.code)
+    if inc.source != "*":
+        return codes
     ps = search_params_for(source)
-    return [
-        c
-        for c in _reference_codes(source, code)
-        if not ps[c].target or targets.intersection(ps[c].target)
-    ]
+    return [c for c in codes if not ps[c].target or targets.intersection(ps[c].target)]
 
 
 def _sources(repo: Repository, inc: Include) -> list[str]:
@@ -387,7 +391,7 @@ def _reverse(repo: Repository, inc: Include, docs: Sequence[tuple[str, Doc]]) ->
     targets = {r.split("/", 1)[0] for r in refs}
     keys: list[str] = []
     for source in _sources(repo, inc):
-        for code in _referring_codes(source, inc.code, targets):
+        for code in _referring_codes(inc, source, targets):
             flt = full_filter(repo, source, {f"idx.{code}": {"$in": refs}})
             cursor = repo.store.resources(source).find(flt, {"_id": 1}, session=repo.session)
             keys += [f"{source}/{d['_id']}" for d in cursor.limit(INCLUDE_MAX + 1)]

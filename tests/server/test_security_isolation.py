@@ -197,6 +197,13 @@ def test_system_history_redacts_for_insurers(world: dict[str, Any]) -> None:
         ("clinic-a", "Patient/pat-a/Observation", {"obs-a", "vital-a"}),
         ("clinic-a", "ServiceRequest?_include=ServiceRequest:subject", {"sr-a", "pat-a"}),
         ("clinic-a", "Patient?_revinclude=Condition:subject", {"pat-a", "cond-a"}),
+        (
+            "clinic-a",
+            "Patient?_revinclude=*",
+            {"pat-a", "cond-a", "cov-a", "dr-a", "inv-a", "obs-a", "sr-a", "task-a", "vital-a"},
+        ),
+        ("insurer-x", "Coverage?_revinclude=*", {"cov-a", "sr-a"}),  # no clinical referrers
+        ("expert-1", "ServiceRequest?_revinclude=*", {"sr-a", "dr-a", "task-a"}),
         ("insurer-x", "Task?_include=Task:focus", {"task-a", "sr-a"}),
         ("insurer-x", "Task?_include=Task:patient", {"task-a"}),  # no Patient for insurers
         ("expert-1", "Task?_include=Task:focus&_include=Task:patient", {"task-a", "sr-a", "pat-a"}),
