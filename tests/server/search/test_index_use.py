@@ -179,6 +179,8 @@ def test_every_indexed_single_parameter_search_uses_an_index(
         "/fhir/Patient?birthdate:missing=true",
         "/fhir/Observation?subject:missing=true",
         "/fhir/Patient?_id=p1&_revinclude=*",
+        "/fhir/Observation?date=ap2020-01-02",
+        "/fhir/Observation?date=ap2025-11-20",
     ],
 )
 def test_common_combinations_use_an_index(
