@@ -69,6 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings, credentials = ensure_demo_access(settings, uri)
             log.info("demo admin token and user passwords: %s", credentials)
         app = create_app(settings, mongodb_uri=uri)
+        from server.search.registry_state import check
+
+        check(app.state.consilium.store)
         if args.seed:
             from seed.loader import seed_all
 

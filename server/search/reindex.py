@@ -13,6 +13,7 @@ from pymongo import UpdateOne
 from resources.registry import is_resource_type, resource_types
 from server.database import Store
 from server.search.index import extract_index, index_models
+from server.search.registry_state import record
 
 BATCH = 500
 
@@ -42,4 +43,6 @@ def reindex_all(store: Store, types: list[str] | None = None) -> dict[str, int]:
         for name in coll.index_information():
             if name.startswith("idx.") and name not in wanted_names:
                 coll.drop_index(name)
+    if types is None:  # a partial reindex leaves the other types as they were
+        record(store)
     return counts

@@ -1,0 +1,67 @@
+"""Start-up notices that stored index values predate the search registry (``consilium reindex``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from resources.registry import search_parameters
+from server.search import registry_state
+from server.search.reindex import reindex_all
+
+
+def _stale(app: FastAPI) -> None:
+    app.state.consilium.store.db[registry_state.STATE].replace_one(
+        {"_id": registry_state.KEY},
+        {"_id": registry_state.KEY, "fingerprint": "from-an-older-registry"},
+        upsert=True,
+    )
+
+
+def test_a_new_database_records_the_current_registry(app: FastAPI) -> None:
+    store = app.state.consilium.store
+    assert registry_state.recorded(store) is None
+    assert registry_state.check(store)
+    assert registry_state.recorded(store) == registry_state.fingerprint()
+
+
+def test_a_changed_registry_is_reported_with_the_command_to_run(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    _stale(app)
+    with caplog.at_level(logging.WARNING, logger=registry_state.__name__):
+        assert not registry_state.check(app.state.consilium.store)
+    assert "consilium reindex" in caplog.text
+    assert registry_state.recorded(app.state.consilium.store) == "from-an-older-registry"
+
+
+def test_a_full_reindex_records_the_registry(
+    app: FastAPI, client: TestClient, patient_body: dict[str, object]
+) -> None:
+    client.post("/fhir/Patient", json=patient_body)
+    _stale(app)
+    reindex_all(app.state.consilium.store)
+    assert registry_state.check(app.state.consilium.store)
+
+
+def test_a_partial_reindex_leaves_the_registry_stale(
+    app: FastAPI, client: TestClient, patient_body: dict[str, object]
+) -> None:
+    client.post("/fhir/Patient", json=patient_body)
+    _stale(app)
+    reindex_all(app.state.consilium.store, ["Patient"])
+    assert not registry_state.check(app.state.consilium.store)
+
+
+def test_fingerprint_follows_a_changed_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = registry_state.fingerprint()
+    assert registry_state.fingerprint() == before
+    changed = {t: dict(ps) for t, ps in search_parameters().items()}
+    family = changed["Patient"]["family"]
+    changed["Patient"]["family"] = dataclasses.replace(family, expression="Patient.name.given")
+    monkeypatch.setattr(registry_state, "search_parameters", lambda: changed)
+    assert registry_state.fingerprint() != before
