@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pymongo import ASCENDING, IndexModel
+
 from auth.acl import compute_acl
 from auth.policy import Policy
 from auth.principal import Principal
@@ -198,11 +200,29 @@ def make_write_hook(store: Store, enforce: bool) -> Any:
     return acl_and_authorize
 
 
+# The fields the policy's fact lookups filter on (``StoreFacts``): without an index each of a
+# specialist's or insurer's requests would scan every Task or Coverage to learn its cases.
+FACT_FIELDS: dict[str, tuple[str, ...]] = {
+    "Task": ("acl.owners",),
+    "Coverage": ("acl.payors",),
+    "PractitionerRole": ("resource.organization.reference",),
+}
+
+
+def fact_indexes(resource_type: str) -> list[IndexModel]:
+    """Partial like the search indexes, so ``{field: v, deleted: False}`` is fully covered."""
+    return [
+        IndexModel([(f, ASCENDING)], name=f"fact.{f}", partialFilterExpression={"deleted": False})
+        for f in FACT_FIELDS.get(resource_type, ())
+    ]
+
+
 def install(app: Any, state: AppState) -> None:
     """Plugin part: ACL computation always; the policy only when auth is on."""
     enforce = state.settings.auth_enabled
     if enforce:
         state.store.policy = StorePolicy(state.store)
+        state.store.add_index_provider(fact_indexes)
     # First: refuse a write before any other hook (integrity, domain) looks at or reveals data.
     state.hooks.register(HookPoint.PRE_WRITE, make_write_hook(state.store, enforce), first=True)
     # Last: record the ownership facts of the resource as it will be stored (hooks may modify

@@ -1,8 +1,9 @@
 """Stage 3: run a planned search — chains, paging snapshots, _include/_revinclude.
 
-Security contract: every query on a type ANDs ``repo.access_filter(type)`` (matches, chains,
-_has, includes, revincludes, compartment and paging), and every outgoing resource passes
-``repo.can_read``. Paging is by stored result sets: the first page stores the ordered keys of
+Security contract: every query on a type applies ``repo.access_filter(type)`` (matches, chains,
+_has, includes, revincludes, compartment and paging), in the database filter or, when
+``residual.exact`` says Python decides it identically, on the fetched documents (see
+``access_parts``); and every outgoing resource passes ``repo.can_read``. Paging is by stored result sets: the first page stores the ordered keys of
 the whole match (up to ``SNAPSHOT_MAX``), later pages read slices of it, so writes during
 paging neither skip nor repeat entries. The opaque ``_page`` token only names a snapshot and an
 offset; it is decoded defensively and the snapshot is bound to the caller's access filters.
@@ -46,7 +47,39 @@ Doc = dict[str, Any]
 
 # --------------------------------------------------------------------------------- primitives
 def full_filter(repo: Repository, resource_type: str, flt: Filter) -> Filter:
+    """``flt`` for live documents the caller may see, all decided by the database."""
     return qb.and_merge([{"deleted": False}, flt, repo.access_filter(resource_type)])
+
+
+def access_parts(repo: Repository, resource_type: str) -> tuple[Filter, Filter | None]:
+    """(access filter for the database, access filter to check on the fetched documents).
+
+    SecantusDB serves a query from an index only when the index covers every predicate, so an
+    access filter ANDed into each query made every search of a restricted principal (a clinic,
+    an expert, an insurer) a collection scan. When ``residual.matches`` decides the access filter
+    exactly as MongoDB would, it is checked on the projected ``acl``/``idx`` values instead: same
+    result, and the database keeps its index scan. Otherwise it stays in the database filter.
+    """
+    access = repo.access_filter(resource_type)
+    if access and residual.exact(access):
+        return {}, access
+    return access, None
+
+
+def scoped(repo: Repository, resource_type: str, flt: Filter) -> tuple[Filter, Filter | None]:
+    """(database filter, access check left to ``residual.matches``) for ``flt``."""
+    db_part, check = access_parts(repo, resource_type)
+    return qb.and_merge([{"deleted": False}, flt, db_part]), check
+
+
+def project(projection: dict[str, int], checks: Sequence[Filter | None]) -> dict[str, int]:
+    """``projection`` plus the fields ``checks`` read, without MongoDB path collisions."""
+    wanted = set(projection)
+    for c in checks:
+        if c:
+            wanted |= residual.projected(residual.fields(c))
+    keep = {f for f in wanted if not any(f.startswith(o + ".") for o in wanted)}
+    return dict.fromkeys(sorted(keep), 1)
 
 
 def find_ids(
@@ -57,32 +90,29 @@ def find_ids(
     limit: int = 0,
 ) -> list[str]:
     """Ids matching ``plan`` (deleted excluded, access filter applied), in ``sort`` order."""
-    projection: dict[str, int] = {"_id": 1}
-    for frag in plan.residual:
-        for f in residual.fields(frag):
-            projection[f] = 1
+    db_part, check = access_parts(repo, resource_type)
+    checks = [*plan.residual, *([check] if check else [])]
+    projection = project({"_id": 1}, checks)
     coll = repo.store.resources(resource_type)
     branches = _union_branches(plan.filter)
     if branches is not None:
         # An OR across ranges: one index scan per branch, merged and sorted here.
-        for f, _ in sort:
-            projection[f] = 1
+        projection = project({**projection, **{f: 1 for f, _ in sort}}, [])
         found: dict[str, Doc] = {}
         for branch in branches:
-            flt = full_filter(repo, resource_type, branch)
+            flt = qb.and_merge([{"deleted": False}, branch, db_part])
             for doc in coll.find(flt, projection, session=repo.session):
                 found.setdefault(doc["_id"], doc)
         docs: Iterable[Doc] = sorted(found.values(), key=cmp_to_key(_comparator(sort)))
     else:
-        cursor = coll.find(
-            full_filter(repo, resource_type, plan.filter), projection, session=repo.session
-        ).sort(list(sort))
-        if limit and not plan.residual:
+        flt = qb.and_merge([{"deleted": False}, plan.filter, db_part])
+        cursor = coll.find(flt, projection, session=repo.session).sort(list(sort))
+        if limit and not checks:
             cursor = cursor.limit(limit)
         docs = cursor
     out: list[str] = []
     for doc in docs:
-        if all(residual.matches(r, doc) for r in plan.residual):
+        if all(residual.matches(r, doc) for r in checks):
             out.append(doc["_id"])
             if limit and len(out) >= limit:
                 break
@@ -143,11 +173,13 @@ def _resolver(repo: Repository) -> tuple[qb.Resolver, qb.RefResolver]:
         plan = _plain(flt)
         keys: list[str] = []
         coll = repo.store.resources(resource_type)
-        proj = {"_id": 1, f"idx.{code}": 1}
-        for f in residual.fields(flt):
-            proj[f] = 1
-        for doc in coll.find(full_filter(repo, resource_type, flt), proj, session=repo.session):
-            if all(residual.matches(r, doc) for r in plan.residual):
+        db_filter, check = scoped(repo, resource_type, flt)
+        checks = [*plan.residual, *([check] if check else [])]
+        proj = project(
+            {"_id": 1, f"idx.{code}": 1, **dict.fromkeys(residual.fields(flt), 1)}, checks
+        )
+        for doc in coll.find(db_filter, proj, session=repo.session):
+            if all(residual.matches(r, doc) for r in checks):
                 keys += (doc.get("idx") or {}).get(code) or []
                 if len(keys) > CHAIN_MAX:
                     raise FhirError(400, "too-costly", f"_has matches more than {CHAIN_MAX}")
@@ -250,8 +282,10 @@ def fetch(repo: Repository, keys: Sequence[str]) -> list[tuple[str, Doc]]:
     for t, ids in by_type.items():
         if not search_params_for(t):
             continue
-        flt = full_filter(repo, t, {"_id": {"$in": ids}})
+        flt, check = scoped(repo, t, {"_id": {"$in": ids}})
         for doc in repo.store.resources(t).find(flt, session=repo.session):
+            if check and not residual.matches(check, doc):
+                continue
             resource = doc.get("resource")
             if resource and repo.can_read(t, resource, doc.get("acl") or {}):
                 doc["resource"] = repo.redact(t, resource)
@@ -392,11 +426,15 @@ def _reverse(repo: Repository, inc: Include, docs: Sequence[tuple[str, Doc]]) ->
     keys: list[str] = []
     for source in _sources(repo, inc):
         for code in _referring_codes(inc, source, targets):
-            flt = full_filter(repo, source, {f"idx.{code}": {"$in": refs}})
-            cursor = repo.store.resources(source).find(flt, {"_id": 1}, session=repo.session)
-            keys += [f"{source}/{d['_id']}" for d in cursor.limit(INCLUDE_MAX + 1)]
-            if len(keys) > INCLUDE_MAX:
-                return keys
+            flt, check = scoped(repo, source, {f"idx.{code}": {"$in": refs}})
+            proj = project({"_id": 1}, [check])
+            cursor = repo.store.resources(source).find(flt, proj, session=repo.session)
+            for d in cursor if check else cursor.limit(INCLUDE_MAX + 1):
+                if check and not residual.matches(check, d):
+                    continue
+                keys.append(f"{source}/{d['_id']}")
+                if len(keys) > INCLUDE_MAX:
+                    return keys
     return keys
 
 

@@ -19,12 +19,64 @@ def values(doc: dict[str, Any], path: str) -> list[Any]:
         return [doc.get("_id")]
     cur: Any = doc
     for part in path.split("."):
-        if not isinstance(cur, dict):
+        if isinstance(cur, list) and part.isdigit():  # ``acl.requests.0``: an array position
+            cur = cur[int(part)] if int(part) < len(cur) else None
+        elif isinstance(cur, dict):
+            cur = cur.get(part)
+        else:
             return []
-        cur = cur.get(part)
     if cur is None:
         return []
     return cur if isinstance(cur, list) else [cur]
+
+
+# Paths whose values are flat arrays of scalars, where Python's walk equals MongoDB's.
+_FLAT_PATH = re.compile(r"^(_id|acl\.[A-Za-z_]+(\.[0-9]+)?|idx\.[^.$]+)$")
+
+
+def exact(frag: Filter) -> bool:
+    """Whether ``matches`` decides ``frag`` exactly as MongoDB does, so it may stand in for it.
+
+    Deliberately narrow: string equality, ``$in`` of strings and ``$exists`` on plain fields,
+    under ``$and``/``$or``. Anything else (other operators, non-string values whose BSON
+    ordering differs from Python's) must stay in the database filter.
+    """
+    for key, cond in frag.items():
+        if key in ("$and", "$or"):
+            if not isinstance(cond, list) or not cond:
+                return False
+            if not all(isinstance(f, dict) and exact(f) for f in cond):
+                return False
+        elif not _FLAT_PATH.match(key):
+            return False
+        elif isinstance(cond, dict):
+            if "$exists" in cond and len(cond) > 1:
+                return False
+            for op, arg in cond.items():
+                if op == "$in":
+                    if not isinstance(arg, list) or not all(isinstance(v, str) for v in arg):
+                        return False
+                elif op == "$exists":
+                    if not isinstance(arg, bool):
+                        return False
+                else:
+                    return False
+            if not cond:
+                return False
+        elif not isinstance(cond, str):
+            return False
+    return True
+
+
+def projected(fields_: set[str]) -> set[str]:
+    """Projection paths that carry ``fields_``: array positions are cut off, because MongoDB
+    reads ``a.0`` in a projection as a field named "0" of the array's sub-documents."""
+    out: set[str] = set()
+    for f in fields_:
+        parts = f.split(".")
+        cut = next((i for i, p in enumerate(parts) if p.isdigit()), len(parts))
+        out.add(".".join(parts[:cut]))
+    return out
 
 
 def _cmp(op: str, a: Any, b: Any) -> bool:

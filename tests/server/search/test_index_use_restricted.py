@@ -1,0 +1,94 @@
+"""Restricted principals keep their index scans: the access filter is checked on the fetched
+documents, and the policy's own fact lookups (an expert's cases, an insurer's members) are
+indexed. Same CommandListener + ``explain`` technique as ``test_index_use``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+
+import server.database
+from server.app import create_app
+from server.config import Settings
+from tests.server.search.test_index_use import Recorder, _stages
+from tests.smart_helpers import ADMIN, backend_token, bearer, load_parties
+
+READ = "system/*.rs"
+
+
+@pytest.fixture(scope="module")
+def world(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    recorder = Recorder()
+    real = server.database.MongoClient
+
+    def with_listener(*args: Any, **kwargs: Any) -> Any:
+        return real(*args, event_listeners=[recorder], **kwargs)
+
+    settings = Settings(  # type: ignore[call-arg]
+        mongodb_uri=mongo_uri,
+        db_name=f"t_ixrestricted_{uuid.uuid4().hex[:8]}",
+        data_dir=Path(tmp_path_factory.mktemp("ixr")) / "data",
+        auth="on",
+        audit="off",
+        admin_token=ADMIN,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(server.database, "MongoClient", with_listener)
+        app = create_app(settings)
+    mongo: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    with TestClient(app) as c:
+        load_parties(c)
+        tokens = {
+            "clinic-a": backend_token(c, READ, org="clinic-a", role="clinic"),
+            "insurer-x": backend_token(c, READ, org="insurer-x", role="insurer"),
+            "expert-1": backend_token(
+                c, READ, org="network-s", role="specialist", practitioner_role="expert-1"
+            ),
+        }
+        yield {"client": c, "tokens": tokens, "recorder": recorder, "mongo": mongo}
+    app.state.consilium.store.close()
+    mongo.drop_database(settings.db_name)
+    mongo.close()
+
+
+@pytest.mark.parametrize(
+    ("who", "query", "expected"),
+    [
+        ("clinic-a", "Observation?subject=Patient/pat-a", {"obs-a", "vital-a"}),
+        ("clinic-a", "Observation?subject=Patient/pat-b", set()),
+        ("clinic-a", "Condition?patient=pat-a&_include=Condition:subject", {"cond-a", "pat-a"}),
+        ("clinic-a", "Patient?_id=pat-a,pat-b&_revinclude=Condition:subject", {"pat-a", "cond-a"}),
+        ("clinic-a", "Patient/pat-a/Observation", {"obs-a", "vital-a"}),
+        ("insurer-x", "Coverage?_id=cov-a,cov-b", {"cov-a"}),
+        ("insurer-x", "Task?_id=task-a,task-b&_include=Task:focus", {"task-a", "sr-a"}),
+        ("expert-1", "Task?_id=task-a,task-b", {"task-a"}),
+        ("expert-1", "ServiceRequest?_id=sr-a,sr-b&_revinclude=Task:focus", {"sr-a", "task-a"}),
+    ],
+)
+def test_restricted_searches_scan_indexes_only(
+    world: dict[str, Any], who: str, query: str, expected: set[str]
+) -> None:
+    recorder: Recorder = world["recorder"]
+    recorder.finds.clear()
+    r = world["client"].get(f"/fhir/{query}", headers=bearer(world["tokens"][who]))
+    assert r.status_code == 200, r.text
+    assert {e["resource"]["id"] for e in r.json().get("entry", [])} == expected
+    checked = 0
+    for db, cmd in recorder.finds:
+        if cmd["find"].startswith("_"):
+            continue
+        explain = world["mongo"][db].command(
+            "explain",
+            {"find": cmd["find"], "filter": cmd.get("filter", {}), "sort": cmd.get("sort", {})},
+            verbosity="queryPlanner",
+        )
+        stages = _stages(explain["queryPlanner"]["winningPlan"])
+        assert "COLLSCAN" not in stages, (query, cmd["find"], cmd.get("filter"))
+        checked += 1
+    assert checked >= 1
