@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from auth.acl import compute_acl
 from server.search.index import extract_index
 from server.timeutil import fhir_instant
 
+CLINICS = 20
 LOINC = "http://loinc.org"
 SCT = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
@@ -94,6 +96,7 @@ def patient_bundle(i: int, rnd: random.Random) -> list[dict[str, Any]]:
             "gender": rnd.choice(["female", "male"]),
             "birthDate": f"{rnd.randint(1940, 2008)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}",
             "address": [{"city": rnd.choice(CITIES), "country": "CA"}],
+            "managingOrganization": {"reference": f"Organization/{clinic_of(i)}"},
         },
         {
             "resourceType": "Coverage",
@@ -193,12 +196,19 @@ def patient_bundle(i: int, rnd: random.Random) -> list[dict[str, Any]]:
     return out
 
 
+def clinic_of(i: int) -> str:
+    """The treating clinic of patient ``i`` (what a clinic's token is bound to)."""
+    return f"clinic-{i % CLINICS}"
+
+
 def resources(total: int, seed: int = 7) -> Iterator[dict[str, Any]]:
-    """About ``total`` resources (whole patients), plus the payor Organizations."""
+    """About ``total`` resources (whole patients), plus the payor and clinic Organizations."""
     rnd = random.Random(seed)
     for k in range(5):
         yield {"resourceType": "Organization", "id": f"ins-{k}", "name": f"Insurer {k}"}
-    n = 5
+    for k in range(CLINICS):
+        yield {"resourceType": "Organization", "id": f"clinic-{k}", "name": f"Clinic {k}"}
+    n = 5 + CLINICS
     i = 0
     while n < total:
         for r in patient_bundle(i, rnd):
@@ -207,16 +217,31 @@ def resources(total: int, seed: int = 7) -> Iterator[dict[str, Any]]:
         i += 1
 
 
+_patient_orgs: dict[str, set[str]] = {}
+
+
+def _orgs_of(patients: set[str]) -> dict[str, set[str]]:
+    return {p: _patient_orgs[p] for p in patients if p in _patient_orgs}
+
+
 def document(resource: dict[str, Any], ts: datetime) -> dict[str, Any]:
-    """The stored current-version document, exactly as ``Repository`` writes it."""
+    """The stored current-version document, exactly as ``Repository`` writes it.
+
+    ``acl`` is computed as the server computes it for a write by an unbound client; it needs the
+    patient's document first, which ``resources`` yields before the patient's other resources.
+    """
     body = dict(resource)
     body["meta"] = {"versionId": "1", "lastUpdated": fhir_instant(ts)}
+    rtype, rid = body["resourceType"], body["id"]
+    acl = compute_acl(rtype, rid, body, None, None, _orgs_of)
+    if rtype == "Patient":
+        _patient_orgs[rid] = set(acl.get("orgs", []))
     return {
-        "_id": body["id"],
+        "_id": rid,
         "vid": 1,
         "ts": ts,
         "deleted": False,
         "resource": body,
-        "idx": extract_index(body["resourceType"], body),
-        "acl": {},
+        "idx": extract_index(rtype, body),
+        "acl": acl,
     }

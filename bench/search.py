@@ -16,7 +16,9 @@ stack in-process (Starlette TestClient: no socket), first page only, ``_count=20
 baseline replays the very ``find`` commands that request sent (recorded by a pymongo
 CommandListener) from a bare FastAPI endpoint that returns the found resources as JSON: the
 ratio is what the FHIR layer (parsing, planning, access checks, Bundle) adds to the database
-work. Targets: p95 < 50 ms for indexed single-page searches at 100k; 100k p95 <= 1.5x 10k.
+work. Every size is measured twice: with auth off, and with auth on as the clinic that treats
+the query's patient (its access filter applied to every query). Targets: p95 < 50 ms for
+indexed single-page searches at 100k; 100k p95 <= 1.5x 10k.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -33,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,7 +47,9 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient, monitoring
 
 import server.database
-from bench.datagen import LABS, MRN, document, resources
+from auth.keys import KeyStore
+from auth.tokens import issue_access_token
+from bench.datagen import CLINICS, LABS, MRN, clinic_of, document, resources
 from server.app import create_app
 from server.config import Settings
 from server.embedded_db import EmbeddedDatabase
@@ -220,36 +225,64 @@ def prepare(data_dir: Path, size: int, smaller: Path | None) -> tuple[Path, int]
     return target, patients + p
 
 
-def _settings(uri: str, where: Path) -> Settings:
+def _settings(uri: str, where: Path, auth: Literal["on", "off"] = "off") -> Settings:
     return Settings(
-        mongodb_uri=uri, db_name=DB_NAME, data_dir=where / "data", auth="off", audit="off"
+        mongodb_uri=uri, db_name=DB_NAME, data_dir=where / "data", auth=auth, audit="off"
     )
 
 
 Row = dict[str, tuple[float, float, float, float]]  # shape -> (p50, p95, raw p95, matches)
 
 
-def measure(where: Path, patients: int, size: int, reps: int) -> Row:
+_PATIENT_IN_URL = re.compile(r"(?:pat-|MRN|CERT)(\d+)")
+
+
+def _clinic_headers(keys: KeyStore) -> Callable[[str, random.Random], dict[str, str]]:
+    """A bearer token of the clinic that treats the URL's patient (a random clinic otherwise)."""
+    tokens: dict[str, str] = {}
+
+    def headers(url: str, rnd: random.Random) -> dict[str, str]:
+        m = _PATIENT_IN_URL.search(url)
+        clinic = clinic_of(int(m.group(1)) if m else rnd.randrange(CLINICS))
+        if clinic not in tokens:
+            tokens[clinic], _ = issue_access_token(
+                keys,
+                issuer="http://testserver/fhir",
+                client_id="bench",
+                scopes=["system/*.rs"],
+                lifetime=3600,
+                binding={"org": clinic, "role": "clinic"},
+            )
+        return {"Authorization": f"Bearer {tokens[clinic]}"}
+
+    return headers
+
+
+def measure(where: Path, patients: int, size: int, reps: int, *, as_clinic: bool) -> Row:
+    """p50/p95 per shape; ``as_clinic``: with auth on, as the clinic treating the patient."""
     recorder = FindRecorder()
     real = getattr(server.database, "MongoClient")  # noqa: B009
     row: Row = {}
     with EmbeddedDatabase(where / "db") as db:
         with listening(real, recorder):
-            app = create_app(_settings(db.uri, where))
+            app = create_app(_settings(db.uri, where, auth="on" if as_clinic else "off"))
         replays: list[list[dict[str, Any]]] = []
         raw = TestClient(raw_app(db.uri, DB_NAME, replays))
         with TestClient(app) as client:
+            headers = _clinic_headers(KeyStore(where / "data" / "keys")) if as_clinic else None
             rnd = random.Random(size)
             for name, make in SHAPES:
                 times: list[float] = []
                 raw_times: list[float] = []
                 hits: list[int] = []
-                client.get("/fhir/" + make(rnd, patients))  # warm-up
+                warm = "/fhir/" + make(rnd, patients)
+                client.get(warm, headers=headers(warm, rnd) if headers else None)
                 for _ in range(reps):
                     url = "/fhir/" + make(rnd, patients)
+                    auth = headers(url, rnd) if headers else None
                     recorder.finds.clear()
                     t = time.perf_counter()
-                    r = client.get(url)
+                    r = client.get(url, headers=auth)
                     times.append((time.perf_counter() - t) * 1000)
                     assert r.status_code == 200, (url, r.text[:300])
                     hits.append(r.json().get("total", 0))
@@ -289,7 +322,7 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, help="keep loaded databases here and reuse them")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    results: dict[int, Row] = {}
+    results: dict[tuple[int, bool], Row] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -297,14 +330,18 @@ def main() -> int:
         for size in sizes:
             where, patients = prepare(data_dir, size, smaller)
             smaller = where
-            print(f"\n== {size} resources ({patients} patients), database restarted", flush=True)
-            results[size] = measure(where, patients, size, args.reps)
+            for as_clinic in (False, True):
+                who = "a clinic's token (auth on)" if as_clinic else "auth off"
+                print(f"\n== {size} resources ({patients} patients), {who}", flush=True)
+                results[(size, as_clinic)] = measure(
+                    where, patients, size, args.reps, as_clinic=as_clinic
+                )
     if len(sizes) > 1:
         lo, hi = sizes[0], sizes[-1]
-        print(f"\n== p95 ratio {hi} / {lo}")
-        for name in results[lo]:
-            a, b = results[lo][name][1], results[hi][name][1]
-            print(f"{name:<46} {b / a if a else float('nan'):5.2f}x")
+        print(f"\n== p95 ratio {hi} / {lo}: auth off, clinic token")
+        for name in results[(lo, False)]:
+            ratios = [results[(hi, c)][name][1] / results[(lo, c)][name][1] for c in (False, True)]
+            print(f"{name:<46} {ratios[0]:5.2f}x {ratios[1]:5.2f}x")
     return 0
 
 
