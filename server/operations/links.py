@@ -20,7 +20,8 @@ from resources.registry import is_resource_type, search_params_for
 from resources.validation import ID_PATTERN
 from server.errors import FhirError, Issue
 from server.repository import Repository
-from server.search.execute import full_filter
+from server.search import residual
+from server.search.execute import scoped
 
 Doc = dict[str, Any]
 SKIPPED_STATUSES = (403, 404, 410)
@@ -84,19 +85,17 @@ def pointing_at(
     usable = [c for c in codes if c in params and params[c].type == "reference"]
     if not usable:
         return []
-    match: Doc = (
-        {f"idx.{usable[0]}": key}
-        if len(usable) == 1
-        else {"$or": [{f"idx.{c}": key} for c in usable]}
-    )
-    cursor = (
-        repo.store.resources(resource_type)
-        .find(full_filter(repo, resource_type, match), {"idx": 0}, session=repo.session)
-        .sort([("_id", 1)])
-        .limit(MAX_POINTING)
-    )
+    # One index scan per parameter (an ``$or`` is a collection scan on SecantusDB), merged by id.
+    found: dict[str, Doc] = {}
+    for code in usable:
+        flt, check = scoped(repo, resource_type, {f"idx.{code}": key})
+        cursor = repo.store.resources(resource_type).find(flt, session=repo.session)
+        for doc in cursor if check else cursor.limit(MAX_POINTING):
+            if check is None or residual.matches(check, doc):
+                found.setdefault(doc["_id"], doc)
+    docs = [found[i] for i in sorted(found)][:MAX_POINTING]
     out: list[tuple[str, dict[str, Any]]] = []
-    for doc in cursor:
+    for doc in docs:
         resource = doc.get("resource")
         if not resource or not repo.can_read(resource_type, resource, doc.get("acl") or {}):
             continue

@@ -57,6 +57,19 @@ def world(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     mongo.close()
 
 
+def test_an_expert_pulls_its_case_bundle_by_index_scans(world: dict[str, Any]) -> None:
+    recorder: Recorder = world["recorder"]
+    recorder.finds.clear()
+    r = world["client"].get(
+        "/fhir/ServiceRequest/sr-a/$case-bundle", headers=bearer(world["tokens"]["expert-1"])
+    )
+    assert r.status_code == 200, r.text
+    got = {e["resource"].get("id", "") for e in r.json().get("entry", [])}
+    assert {"sr-a", "pat-a", "task-a", "dr-a"} <= got
+    assert not any(i.endswith("-b") for i in got)
+    _assert_no_collscan(world, recorder, "$case-bundle")
+
+
 @pytest.mark.parametrize(
     ("who", "query", "expected"),
     [
@@ -79,6 +92,10 @@ def test_restricted_searches_scan_indexes_only(
     r = world["client"].get(f"/fhir/{query}", headers=bearer(world["tokens"][who]))
     assert r.status_code == 200, r.text
     assert {e["resource"]["id"] for e in r.json().get("entry", [])} == expected
+    _assert_no_collscan(world, recorder, query)
+
+
+def _assert_no_collscan(world: dict[str, Any], recorder: Recorder, what: str) -> None:
     checked = 0
     for db, cmd in recorder.finds:
         if cmd["find"].startswith("_"):
@@ -89,6 +106,6 @@ def test_restricted_searches_scan_indexes_only(
             verbosity="queryPlanner",
         )
         stages = _stages(explain["queryPlanner"]["winningPlan"])
-        assert "COLLSCAN" not in stages, (query, cmd["find"], cmd.get("filter"))
+        assert "COLLSCAN" not in stages, (what, cmd["find"], cmd.get("filter"))
         checked += 1
     assert checked >= 1
