@@ -3,9 +3,11 @@
 Security contract: every query on a type applies ``repo.access_filter(type)`` (matches, chains,
 _has, includes, revincludes, compartment and paging), in the database filter or, when
 ``residual.exact`` says Python decides it identically, on the fetched documents (see
-``access_parts``); and every outgoing resource passes ``repo.can_read``. Paging is by stored result sets: the first page stores the ordered keys of
-the whole match (up to ``SNAPSHOT_MAX``), later pages read slices of it, so writes during
-paging neither skip nor repeat entries. The opaque ``_page`` token only names a snapshot and an
+``access_parts``); and every outgoing resource passes ``repo.can_read``.
+
+Paging is by stored result sets: the first page stores the ordered keys of the whole match (up
+to ``SNAPSHOT_MAX``), later pages read slices of it, so writes during paging neither skip nor
+repeat entries. The opaque ``_page`` token only names a snapshot and an
 offset; it is decoded defensively and the snapshot is bound to the caller's access filters.
 """
 
