@@ -23,6 +23,8 @@ from types import TracebackType
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from server.embedded_child import PARENT_ENV
+
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
@@ -104,7 +106,7 @@ class EmbeddedDatabase:
             cmd = [
                 sys.executable,
                 "-m",
-                "secantus",
+                "server.embedded_child",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -125,7 +127,7 @@ class EmbeddedDatabase:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())},
                 )
             finally:
                 log_handle.close()

@@ -138,9 +138,8 @@ def test_killed_server_takes_its_database_down_and_data_survives(data_dir: Path)
         patient_id = r.json()["id"]
     finally:
         children = server.stop(signal.SIGKILL)
-    # PDEATHSIG sends the database SIGTERM; its graceful stop is bounded by SecantusDB itself
-    # (2 s for the accept thread, up to 5 s to drain connections, then closing storage), about
-    # 3.5 s on an idle machine and past 10 s under CI load.
+    # PDEATHSIG sends the database SIGTERM; its graceful stop takes about 4 s, and when
+    # SecantusDB's signal handler deadlocks, the child's watchdog kills it after its 20 s grace.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and [c for c in children if _alive(c)]:
         time.sleep(0.2)
