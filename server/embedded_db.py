@@ -2,8 +2,9 @@
 
 Why a child process and not in-process: the app then talks to its database over the wire exactly
 as it talks to a production MongoDB, and the database's own threads cannot stall the event loop.
-The child is bound to loopback on a free port, is told to stop if its parent dies (PR_SET_PDEATHSIG),
-and is stopped with SIGTERM then SIGKILL so no orphan outlives the server.
+The child is bound to loopback on a free port, is told to stop if its parent dies (PR_SET_PDEATHSIG,
+backed by a watchdog in ``embedded_child``), and is stopped with SIGTERM then SIGKILL so no orphan
+outlives the server.
 """
 
 from __future__ import annotations
