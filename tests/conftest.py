@@ -36,20 +36,38 @@ def _db_name(request: pytest.FixtureRequest) -> str:
     return f"t_{base}_{uuid.uuid4().hex[:8]}"
 
 
+def _settings(
+    mongo_uri: str, db_name: str, data_dir: Path, overrides: dict[str, object]
+) -> Settings:
+    values: dict[str, object] = {
+        "mongodb_uri": mongo_uri,
+        "db_name": db_name,
+        "data_dir": data_dir,
+        "auth": "off",
+        "audit": "off",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def settings_factory(mongo_uri: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Build Settings for a fresh database; keyword overrides go straight to Settings."""
 
     def make(**overrides: object) -> Settings:
-        values: dict[str, object] = {
-            "mongodb_uri": mongo_uri,
-            "db_name": _db_name(request),
-            "data_dir": tmp_path / "data",
-            "auth": "off",
-            "audit": "off",
-        }
-        values.update(overrides)
-        return Settings(**values)  # type: ignore[arg-type]
+        return _settings(mongo_uri, _db_name(request), tmp_path / "data", overrides)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def module_settings(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Settings for a database that one module's read-only tests share (its ``world``); the
+    module drops the database when done. ``prefix`` names it; overrides go to Settings."""
+
+    def make(prefix: str, **overrides: object) -> Settings:
+        name = f"t_{prefix}_{uuid.uuid4().hex[:8]}"
+        return _settings(mongo_uri, name, tmp_path_factory.mktemp(prefix) / "data", overrides)
 
     return make
 

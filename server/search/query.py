@@ -24,6 +24,7 @@ from server.search.types import (
     QueryError,
     composite,
     date,
+    missing,
     number,
     quantity,
     reference,
@@ -46,6 +47,19 @@ class Plan:
     residual: list[Filter] = field(default_factory=list)
 
 
+# Translators of the types whose filter needs only (code, modifier, values).
+BUILDERS: dict[str, Callable[[str, str | None, Sequence[str]], Filter]] = {
+    "token": token.build,
+    "string": string.build,
+    "date": date.build,
+    "number": number.build,
+    "quantity": quantity.build,
+    "uri": uri.build,
+}
+# The index field whose absence means ``:missing=true`` (dates store their range as @lo/@hi).
+MISSING_FIELD = {"date": "@lo"}
+
+
 def clause_filter(clause: Clause) -> Filter:
     """The filter for a clause's final parameter (on ``clause.on_type``), ignoring its path."""
     values, mod, code = clause.values, clause.modifier, clause.code
@@ -61,18 +75,10 @@ def clause_filter(clause: Clause) -> Filter:
     p = clause.param
     if p is None:
         raise QueryError(f"unknown parameter {code!r}")
-    if p.type == "token":
-        return token.build(code, mod, values)
-    if p.type == "string":
-        return string.build(code, mod, values)
-    if p.type == "date":
-        return date.build(code, mod, values)
-    if p.type == "number":
-        return number.build(code, mod, values)
-    if p.type == "quantity":
-        return quantity.build(code, mod, values)
-    if p.type == "uri":
-        return uri.build(code, mod, values)
+    if mod == "missing":  # the same for every type: is the parameter's index field absent?
+        return missing(code, values[0] if len(values) == 1 else "", MISSING_FIELD.get(p.type, ""))
+    if p.type in BUILDERS:
+        return BUILDERS[p.type](code, mod, values)
     if p.type == "reference":
         return reference.build(code, mod, values, p.target)
     if p.type == "composite":

@@ -12,22 +12,12 @@ from tests.smart_helpers import ADMIN, ASSERTION_TYPE, bearer
 
 
 @pytest.fixture(scope="module")
-def c(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    import uuid
-
+def c(mongo_uri: str, module_settings: Any) -> Iterator[TestClient]:
     from pymongo import MongoClient
 
     from server.app import create_app
-    from server.config import Settings
 
-    settings = Settings(
-        mongodb_uri=mongo_uri,
-        db_name=f"t_hostile_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path_factory.mktemp("hostile") / "data",
-        auth="on",
-        audit="off",
-        admin_token=ADMIN,
-    )  # type: ignore[call-arg]
+    settings = module_settings("hostile", auth="on", admin_token=ADMIN)
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield client
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

@@ -7,9 +7,7 @@ search, batch, and writes (create/update/delete) including inside a transaction.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +15,14 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from server.app import create_app
-from server.config import Settings
 from tests.smart_helpers import ADMIN, backend_token, bearer, load_parties
 
 READ = "system/*.rs"
 
 
 @pytest.fixture(scope="module")
-def world(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    settings = Settings(
-        mongodb_uri=mongo_uri,
-        db_name=f"t_isolation_{uuid.uuid4().hex[:8]}",
-        data_dir=Path(tmp_path_factory.mktemp("iso")) / "data",
-        auth="on",
-        audit="off",
-        admin_token=ADMIN,
-    )  # type: ignore[call-arg]
+def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
+    settings = module_settings("isolation", auth="on", admin_token=ADMIN)
     app = create_app(settings)
     with TestClient(app) as c:
         load_parties(c)

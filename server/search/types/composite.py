@@ -24,7 +24,7 @@ from server.search.text import (
     split_unescaped,
     unescape,
 )
-from server.search.types import Filter, QueryError, any_of, field, missing
+from server.search.types import Filter, QueryError, any_of, field
 from server.search.types import date as date_type
 from server.search.types import number as number_type
 from server.search.types import quantity as quantity_type
@@ -126,8 +126,6 @@ def _second(kind: str, prefix_key: str, raw: str) -> Any:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str], param: SearchParam) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     if modifier is not None:
         raise QueryError(f"modifier :{modifier} is not supported on composite parameters")
     kinds = component_types(param)

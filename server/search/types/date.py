@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.search.text import DateRange, iso, parse_date, query_date_key, span, unescape
-from server.search.types import Filter, QueryError, any_of, field, missing, strings
+from server.search.types import Filter, QueryError, any_of, field, strings
 
 MODIFIERS = ("missing",)
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -145,8 +145,6 @@ def condition(code: str, prefix: str, r: DateRange, key: str) -> Filter:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "", "@lo")
     if modifier is not None:
         raise QueryError(f"modifier :{modifier} is not supported on date parameters")
     return any_of([condition(code, *parse(raw)) for raw in values])

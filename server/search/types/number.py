@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from server.search.text import NumberValue, parse_number, unescape
-from server.search.types import Filter, QueryError, any_of, field, missing
+from server.search.types import Filter, QueryError, any_of, field
 
 MODIFIERS = ("missing",)
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -73,8 +73,6 @@ def parse(raw: str) -> tuple[str, NumberValue]:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     if modifier is not None:
         raise QueryError(f"modifier :{modifier} is not supported on number parameters")
     frags: list[Filter] = []

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.search.text import SEP, STRING_TOP, sortable_number, split_unescaped, unescape
-from server.search.types import Filter, QueryError, any_of, field, missing, strings
+from server.search.types import Filter, QueryError, any_of, field, strings
 from server.search.types.number import bounds, parse, to_float
 
 MODIFIERS = ("missing",)
@@ -70,8 +70,6 @@ def unit_bounds(unit_key: str, cmp: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     if modifier is not None:
         raise QueryError(f"modifier :{modifier} is not supported on quantity parameters")
     frags: list[Filter] = []

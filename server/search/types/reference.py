@@ -1,4 +1,6 @@
-"""reference: ``[Type/]id``, absolute URLs, ``:[type]``, ``:identifier``, ``:missing``.
+"""reference: ``[Type/]id``, absolute URLs, ``:[type]``, ``:identifier``.
+
+``:missing`` is translated for every type at once, in ``query.clause_filter``.
 
 Stored as ``Type/id`` (version stripped) under ``<code>`` — absolute URLs and canonicals as
 written, plus canonicals without ``|version`` — and the logical identifier tokens under
@@ -14,7 +16,7 @@ from typing import Any
 
 from resources.registry import is_resource_type, resource_types
 from server.search.text import unescape
-from server.search.types import Filter, QueryError, any_of, field, missing, strings
+from server.search.types import Filter, QueryError, any_of, field, strings
 from server.search.types import token as token_type
 
 MODIFIERS = ("missing", "identifier")
@@ -80,8 +82,6 @@ def keys_for(value: str, type_modifier: str | None, targets: Sequence[str]) -> l
 def build(
     code: str, modifier: str | None, values: Sequence[str], targets: Sequence[str] = ()
 ) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     if modifier == "identifier":
         return any_of([{field(code, "@id"): token_type.key_of(v)} for v in values])
     type_modifier = None

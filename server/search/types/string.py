@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.search.text import normalize, prefix_range, unescape
-from server.search.types import Filter, QueryError, any_of, field, missing, strings
+from server.search.types import Filter, QueryError, any_of, field, strings
 
 MODIFIERS = ("missing", "exact", "contains")
 _NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
@@ -48,8 +48,6 @@ def extract(code: str, nodes: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     frags: list[Filter] = []
     for raw in values:
         value = unescape(raw)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.search.text import normalize, prefix_range, split_unescaped, unescape
-from server.search.types import Filter, QueryError, any_of, field, missing, strings
+from server.search.types import Filter, QueryError, any_of, field, strings
 
 MODIFIERS = ("missing", "not", "text", "exact")
 
@@ -91,8 +91,6 @@ def key_of(value: str) -> str | dict[str, str]:
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
     name = field(code)
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     if modifier == "text":
         return any_of(
             [{field(code, "@text"): prefix_range(normalize(unescape(v)))} for v in values]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.search.text import prefix_range, unescape
-from server.search.types import Filter, QueryError, any_of, field, missing, strings
+from server.search.types import Filter, QueryError, any_of, field, strings
 
 MODIFIERS = ("missing", "below", "above", "not")
 
@@ -37,8 +37,6 @@ def above(value: str) -> list[str]:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
-    if modifier == "missing":
-        return missing(code, values[0] if len(values) == 1 else "")
     frags: list[Filter] = []
     for raw in values:
         value = unescape(raw)

@@ -7,9 +7,7 @@ a trusted backend integration.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,6 @@ from pymongo import MongoClient
 
 from seed.loader import seed_all
 from server.app import create_app
-from server.config import Settings
 from tests.server.operations.conftest import FHIR_JSON, keys, outcome, parameters
 from tests.smart_helpers import ADMIN, backend_token, bearer
 
@@ -26,15 +23,8 @@ SCOPE = "system/*.cruds"
 
 
 @pytest.fixture(scope="module")
-def world(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    settings = Settings(
-        mongodb_uri=mongo_uri,
-        db_name=f"t_ops_access_{uuid.uuid4().hex[:8]}",
-        data_dir=Path(tmp_path_factory.mktemp("ops")) / "data",
-        auth="on",
-        audit="off",
-        admin_token=ADMIN,
-    )
+def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
+    settings = module_settings("ops_access", auth="on", admin_token=ADMIN)
     app = create_app(settings)
     seed_all(app.state.consilium, demo=True)
     with TestClient(app) as c:

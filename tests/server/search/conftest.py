@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,6 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from server.app import create_app
-from server.config import Settings
 
 LOINC = "http://loinc.org"
 SCT = "http://snomed.info/sct"
@@ -154,16 +152,10 @@ def load(client: TestClient, resources: list[dict[str, Any]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_client(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def data_client(mongo_uri: str, module_settings: Any) -> Iterator[TestClient]:
     """One app + database for a whole module of read-only searches over ``DATASET``."""
-    name = f"t_search_{uuid.uuid4().hex[:8]}"
-    settings = Settings(  # type: ignore[call-arg]
-        mongodb_uri=mongo_uri,
-        db_name=name,
-        data_dir=tmp_path_factory.mktemp("search") / "data",
-        auth="off",
-        audit="off",
-    )
+    settings = module_settings("search")
+    name = settings.db_name
     app = create_app(settings)
     with TestClient(app, base_url="http://testserver") as c:
         load(c, DATASET)

@@ -6,21 +6,18 @@ to a resource collection is replayed through ``explain`` and must not contain a 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
-import server.database
 from resources.registry import search_params_for
-from server.app import create_app
-from server.config import Settings
 from server.search.index import indexed_fields
 from server.search.types.composite import component_types
 from tests.server.search.conftest import DATASET, load
+from tests.server.search.plans import Recorder, assert_index_scans, recording_app
 
 SAMPLE = {
     "token": "http://loinc.org|2345-7",
@@ -35,59 +32,18 @@ SAMPLE = {
 TYPES = ("Patient", "Observation", "Condition", "DiagnosticReport", "Coverage", "ServiceRequest")
 
 
-class Recorder(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.finds: list[tuple[str, dict[str, Any]]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.finds.append((event.database_name, dict(event.command)))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-def _stages(plan: Any) -> list[str]:
-    if isinstance(plan, dict):
-        out = [plan["stage"]] if "stage" in plan else []
-        for v in plan.values():
-            out += _stages(v)
-        return out
-    if isinstance(plan, list):
-        return [s for p in plan for s in _stages(p)]
-    return []
-
-
 @pytest.fixture(scope="module")
 def recorded(
-    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+    mongo_uri: str, module_settings: Any
 ) -> Iterator[tuple[TestClient, Recorder, MongoClient[dict[str, Any]]]]:
-    recorder = Recorder()
-    real = server.database.MongoClient
-
-    def with_listener(*args: Any, **kwargs: Any) -> Any:
-        return real(*args, event_listeners=[recorder], **kwargs)
-
-    name = f"t_ixuse_{uuid.uuid4().hex[:8]}"
-    settings = Settings(  # type: ignore[call-arg]
-        mongodb_uri=mongo_uri,
-        db_name=name,
-        data_dir=tmp_path_factory.mktemp("ixuse") / "data",
-        auth="off",
-        audit="off",
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(server.database, "MongoClient", with_listener)
-        app = create_app(settings)
+    settings = module_settings("ixuse")
+    app, recorder = recording_app(settings)
     mongo: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
     with TestClient(app) as client:
         load(client, DATASET)
         yield client, recorder, mongo
     app.state.consilium.store.close()
-    mongo.drop_database(name)
+    mongo.drop_database(settings.db_name)
     mongo.close()
 
 
@@ -101,20 +57,7 @@ def _assert_index_scans(
         url,
         r.json()["entry"][-1],
     )
-    checked = 0
-    for db, cmd in recorder.finds:
-        if cmd["find"].startswith("_"):
-            continue
-        explain = mongo[db].command(
-            "explain",
-            {"find": cmd["find"], "filter": cmd.get("filter", {}), "sort": cmd.get("sort", {})},
-            verbosity="queryPlanner",
-        )
-        stages = _stages(explain["queryPlanner"]["winningPlan"])
-        assert "COLLSCAN" not in stages, (url, cmd.get("filter"))
-        assert "IXSCAN" in stages, (url, cmd.get("filter"))
-        checked += 1
-    assert checked >= 1
+    assert_index_scans(mongo, recorder, url, require_ixscan=True)
 
 
 def _single_parameter_urls() -> list[str]:

@@ -4,43 +4,23 @@ indexed. Same CommandListener + ``explain`` technique as ``test_index_use``."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
-import server.database
-from server.app import create_app
-from server.config import Settings
-from tests.server.search.test_index_use import Recorder, _stages
+from tests.server.search.plans import Recorder, assert_index_scans, recording_app
 from tests.smart_helpers import ADMIN, backend_token, bearer, load_parties
 
 READ = "system/*.rs"
 
 
 @pytest.fixture(scope="module")
-def world(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    recorder = Recorder()
-    real = server.database.MongoClient
-
-    def with_listener(*args: Any, **kwargs: Any) -> Any:
-        return real(*args, event_listeners=[recorder], **kwargs)
-
-    settings = Settings(  # type: ignore[call-arg]
-        mongodb_uri=mongo_uri,
-        db_name=f"t_ixrestricted_{uuid.uuid4().hex[:8]}",
-        data_dir=Path(tmp_path_factory.mktemp("ixr")) / "data",
-        auth="on",
-        audit="off",
-        admin_token=ADMIN,
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(server.database, "MongoClient", with_listener)
-        app = create_app(settings)
+def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
+    settings = module_settings("ixrestricted", auth="on", admin_token=ADMIN)
+    app, recorder = recording_app(settings)
     mongo: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
     with TestClient(app) as c:
         load_parties(c)
@@ -67,7 +47,7 @@ def test_an_expert_pulls_its_case_bundle_by_index_scans(world: dict[str, Any]) -
     got = {e["resource"].get("id", "") for e in r.json().get("entry", [])}
     assert {"sr-a", "pat-a", "task-a", "dr-a"} <= got
     assert not any(i.endswith("-b") for i in got)
-    _assert_no_collscan(world, recorder, "$case-bundle")
+    assert_index_scans(world["mongo"], recorder, "$case-bundle", require_ixscan=False)
 
 
 @pytest.mark.parametrize(
@@ -92,20 +72,4 @@ def test_restricted_searches_scan_indexes_only(
     r = world["client"].get(f"/fhir/{query}", headers=bearer(world["tokens"][who]))
     assert r.status_code == 200, r.text
     assert {e["resource"]["id"] for e in r.json().get("entry", [])} == expected
-    _assert_no_collscan(world, recorder, query)
-
-
-def _assert_no_collscan(world: dict[str, Any], recorder: Recorder, what: str) -> None:
-    checked = 0
-    for db, cmd in recorder.finds:
-        if cmd["find"].startswith("_"):
-            continue
-        explain = world["mongo"][db].command(
-            "explain",
-            {"find": cmd["find"], "filter": cmd.get("filter", {}), "sort": cmd.get("sort", {})},
-            verbosity="queryPlanner",
-        )
-        stages = _stages(explain["queryPlanner"]["winningPlan"])
-        assert "COLLSCAN" not in stages, (what, cmd["find"], cmd.get("filter"))
-        checked += 1
-    assert checked >= 1
+    assert_index_scans(world["mongo"], recorder, query, require_ixscan=False)
