@@ -6,15 +6,19 @@ what the FHIR layer (routing, validation, versioning, negotiation, headers) cost
 
 from __future__ import annotations
 
-import argparse
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pymongo import MongoClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import serve_app
 
 
 def build(uri: str, db_name: str) -> FastAPI:
@@ -45,9 +49,4 @@ def build(uri: str, db_name: str) -> FastAPI:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--uri", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    a = parser.parse_args()
-    uvicorn.run(build(a.uri, a.db), host="127.0.0.1", port=a.port, log_level="warning")
+    serve_app(build)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -127,3 +128,17 @@ def run_load(
 
 def summary(values: list[float]) -> str:
     return f"mean {statistics.mean(values):.1f}" if values else "n/a"
+
+
+def serve_app(build: Callable[[str, str], Any]) -> None:
+    """``__main__`` of the benchmark servers: ``--uri --db --port``, then uvicorn on loopback."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--uri", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    a = parser.parse_args()
+    uvicorn.run(build(a.uri, a.db), host="127.0.0.1", port=a.port, log_level="warning")

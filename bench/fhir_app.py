@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
-import uvicorn
+from fastapi import FastAPI
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import serve_app
 from server.app import create_app
 from server.config import Settings
 
+
+def build(uri: str, db_name: str) -> FastAPI:
+    return create_app(Settings(mongodb_uri=uri, db_name=db_name))  # auth/audit from the env
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--uri", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    a = parser.parse_args()
-    settings = Settings(mongodb_uri=a.uri, db_name=a.db)  # auth/audit from the environment
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=a.port, log_level="warning")
+    serve_app(build)

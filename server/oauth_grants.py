@@ -290,18 +290,26 @@ def refresh_token(runtime: AuthRuntime, request: Request, form: dict[str, str]) 
 
 
 # ------------------------------------------------------------------------- introspection
+def _presented_token(
+    runtime: AuthRuntime, request: Request, form: dict[str, str]
+) -> tuple[str, dict[str, Any] | None]:
+    """The ``token`` form field (RFC 7662/7009), with its claims when it is one of our access
+    tokens; None means "not an access token" (a refresh token, or nothing we issued)."""
+    token = form.get("token")
+    if not token:
+        raise invalid_request("token is required")
+    try:
+        return token, decode_access_token(runtime.keys, token, issuer=runtime.issuer(request))
+    except TokenInvalid:
+        return token, None
+
+
 def introspect(
     runtime: AuthRuntime, request: Request, form: dict[str, str], bearer: str | None
 ) -> dict[str, Any]:
     if not (bearer and runtime.is_admin_token(bearer)):
         authenticate_client(runtime, request, form, allow_public=False)
-    token = form.get("token")
-    if not token:
-        raise invalid_request("token is required")
-    try:
-        claims = decode_access_token(runtime.keys, token, issuer=runtime.issuer(request))
-    except TokenInvalid:
-        claims = None
+    token, claims = _presented_token(runtime, request, form)
     if claims is not None:
         if runtime.store.is_revoked(str(claims["jti"])):
             return {"active": False}
@@ -340,13 +348,7 @@ def introspect(
 
 def revoke(runtime: AuthRuntime, request: Request, form: dict[str, str]) -> None:
     client = authenticate_client(runtime, request, form, allow_public=True)
-    token = form.get("token")
-    if not token:
-        raise invalid_request("token is required")
-    try:
-        claims = decode_access_token(runtime.keys, token, issuer=runtime.issuer(request))
-    except TokenInvalid:
-        claims = None
+    token, claims = _presented_token(runtime, request, form)
     if claims is not None:
         if claims.get("client_id") == client.client_id:
             runtime.store.revoke_access(str(claims["jti"]), int(claims["exp"]))
