@@ -11,8 +11,9 @@
   materialized are picked up by the next start.
 
 Why not ``Repository.create``: audit records are append-only single-version resources written in
-bulk; going through the write hooks would also audit/authorize the audit writes themselves. The
-documents have exactly the repository's layout (current + ``_history``, search index values), so
+bulk; going through the write hooks would also audit/authorize the audit writes themselves. They
+are built by ``server.storage.build_documents`` and written by ``Repository.load_documents``, so
+they have exactly the repository's layout (current + ``_history``, search index values) and
 admins query them with ordinary FHIR search (``GET /fhir/AuditEvent?...``).
 """
 
@@ -27,14 +28,16 @@ from dataclasses import fields
 from typing import Any
 
 from fastapi import FastAPI
-from pymongo.errors import BulkWriteError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth.audit import AuditFacts, build_audit_event
 from resources.validation import ID_PATTERN
 from server.database import Doc, Store
 from server.deps import AppState
+from server.hooks import Hooks
+from server.repository import Repository
 from server.security import classify
+from server.storage import Documents, build_documents
 from server.timeutil import fhir_instant, now
 
 log = logging.getLogger(__name__)
@@ -183,8 +186,7 @@ class AuditWriter:
     def _store_events(self, ts: Any, entries: list[Doc]) -> None:
         from server.search.index import extract_index
 
-        current: list[Doc] = []
-        history: list[Doc] = []
+        versions: list[Documents] = []
         for entry in entries:
             rid = str(entry["id"])
             fields = {k: v for k, v in entry.items() if k in _FACT_FIELDS}
@@ -194,40 +196,20 @@ class AuditWriter:
                 idx = extract_index("AuditEvent", resource)
             except Exception:
                 idx = {}
-            acl: Doc = {"audit": True}
-            current.append(
-                {
-                    "_id": rid,
-                    "vid": 1,
-                    "ts": ts,
-                    "deleted": False,
-                    "resource": resource,
-                    "idx": idx,
-                    "acl": acl,
-                }
+            versions.append(
+                build_documents(
+                    "AuditEvent",
+                    rid,
+                    1,
+                    ts,
+                    resource,
+                    interaction="create",
+                    idx=idx,
+                    acl={"audit": True},
+                )
             )
-            history.append(
-                {
-                    "_id": f"AuditEvent/{rid}/1",
-                    "type": "AuditEvent",
-                    "rid": rid,
-                    "vid": 1,
-                    "ts": ts,
-                    "method": "POST",
-                    "deleted": False,
-                    "resource": resource,
-                    "acl": acl,
-                }
-            )
-        for coll, docs in (
-            (self.store.resources("AuditEvent"), current),
-            (self.store.history, history),
-        ):
-            try:
-                coll.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:  # a retried batch: the ids already exist
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+        # Idempotent: a batch retried after a crash skips the events it already wrote.
+        Repository(self.store, Hooks()).load_documents("AuditEvent", versions)
 
     # ----------------------------------------------------------------------------- control
     def flush(self, timeout: float = 10.0, *, materialize: bool = True) -> bool:

@@ -9,14 +9,15 @@ how a transaction Bundle writes all its entries atomically.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, UpdateOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from resources.validation import ResourceInvalid, validate_resource
@@ -24,6 +25,7 @@ from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
 from server.hooks import HookPoint, Hooks, WriteEvent
 from server.search.index import extract_index
+from server.storage import Documents, build_documents
 from server.timeutil import fhir_instant, now
 
 T = TypeVar("T")
@@ -439,6 +441,69 @@ class Repository:
 
         return self._write(work)
 
+    # ------------------------------------------------------------------------ bulk maintenance
+    def load_documents(
+        self, resource_type: str, versions: Sequence[Documents], *, history: bool = True
+    ) -> None:
+        """Insert pre-built first versions in bulk, without hooks, policy or transaction.
+
+        For the server's own append-only records (the audit materializer) and bulk loads (the
+        search benchmark); both build their documents with ``build_documents``. Idempotent: ids
+        that already exist are skipped (a retried audit batch), any other error propagates.
+        ``history=False`` loads current documents only (the benchmark's data set).
+        """
+        targets: list[tuple[Collection[Doc], list[Doc]]] = [
+            (self.store.resources(resource_type), [v.current for v in versions])
+        ]
+        if history:
+            targets.append((self.store.history, [v.history for v in versions]))
+        for coll, docs in targets:
+            if not docs:
+                continue
+            try:
+                coll.insert_many(docs, ordered=False, session=self.session)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+
+    def reindex(self, resource_type: str, *, batch: int = 500) -> int:
+        """Rebuild ``idx`` of every live current version of ``resource_type``; returns how many.
+
+        Each rebuilt document comes from ``build_documents`` (so it means what a write would
+        store) and only its ``idx`` is written, guarded by the version so a concurrent write wins.
+        """
+        coll = self.store.resources(resource_type)
+        n = 0
+        ops: list[UpdateOne] = []
+        for doc in coll.find({"deleted": False}, {"resource": 1, "vid": 1}, session=self.session):
+            rebuilt = build_documents(
+                resource_type,
+                doc["_id"],
+                doc["vid"],
+                now(),
+                doc["resource"],
+                interaction="update",
+                idx=extract_index(resource_type, doc["resource"]),
+                acl={},
+            ).current
+            ops.append(
+                UpdateOne({"_id": doc["_id"], "vid": doc["vid"]}, {"$set": {"idx": rebuilt["idx"]}})
+            )
+            n += 1
+            if len(ops) >= batch:
+                coll.bulk_write(ops, ordered=False, session=self.session)
+                ops = []
+        if ops:
+            coll.bulk_write(ops, ordered=False, session=self.session)
+        return n
+
+    def drop_search_indexes_except(self, resource_type: str, keep: set[str]) -> None:
+        """Drop the ``idx.*`` indexes of parameters that no longer exist (64-index budget)."""
+        coll = self.store.resources(resource_type)
+        for name in coll.index_information():
+            if name.startswith("idx.") and name not in keep:
+                coll.drop_index(name)
+
     # --------------------------------------------------------------------------------- internals
     def _validate(self, resource: Any, resource_type: str) -> None:
         try:
@@ -475,14 +540,20 @@ class Repository:
             meta["lastUpdated"] = fhir_instant(ts)
             resource["meta"] = meta
             resource["id"] = rid
-        deleted = resource is None
-        doc: Doc = {"_id": rid, "vid": vid, "ts": ts, "deleted": deleted, "resource": resource}
-        doc["idx"] = extract_index(resource_type, resource) if resource is not None else {}
-        # Ownership/security data the policy layer filters on (e.g. the submitting organization);
-        # kept from the previous version unless a hook replaces it.
-        doc["acl"] = event.extra.get("acl", (current.acl or {}) if current else {})
-        if "refs" in event.extra:  # local reference targets, kept by server/integrity.py
-            doc["refs"] = event.extra["refs"]
+        docs = build_documents(
+            resource_type,
+            rid,
+            vid,
+            ts,
+            resource,
+            interaction=interaction,
+            idx=extract_index(resource_type, resource) if resource is not None else {},
+            # Ownership/security data the policy layer filters on (e.g. the submitting
+            # organization); kept from the previous version unless a hook replaces it.
+            acl=event.extra.get("acl", (current.acl or {}) if current else {}),
+            refs=event.extra.get("refs"),  # local reference targets, kept by server/integrity.py
+        )
+        doc, version = docs.current, docs.history
         coll = self.store.resources(resource_type)
         try:
             if current is None and self._write_batch:
@@ -495,20 +566,6 @@ class Repository:
                 )
                 if res.matched_count != 1:
                     raise conflict(f"{resource_type}/{rid} was modified concurrently; retry")
-            method = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE"}[
-                interaction
-            ]
-            version: Doc = {
-                "_id": f"{resource_type}/{rid}/{vid}",
-                "type": resource_type,
-                "rid": rid,
-                "vid": vid,
-                "ts": ts,
-                "method": method,
-                "deleted": deleted,
-                "resource": resource,
-                "acl": doc["acl"],
-            }
             if self._write_batch:  # a bundle: written by flush_writes, one insert_many
                 self._write_batch[-1].setdefault(HISTORY, []).append(version)
             else:
@@ -517,4 +574,6 @@ class Repository:
             raise conflict(f"{resource_type}/{rid} was created concurrently; retry") from exc
         event.version_id = vid
         self._post_commit.append(event)
-        return Stored(resource_type, rid, vid, ts, deleted, resource, method, doc["acl"])
+        return Stored(
+            resource_type, rid, vid, ts, doc["deleted"], resource, version["method"], doc["acl"]
+        )
