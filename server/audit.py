@@ -298,7 +298,8 @@ class AuditMiddleware:
     def _record(self, scope: Scope, state: dict[str, Any], status: int, path: str) -> None:
         method = str(scope.get("method", ""))
         action = classify(method, path[len("/fhir") :])
-        principal = state.get("principal")
+        security = state.get("security")
+        principal = security.principal if security is not None else None
         client = scope.get("client")
         self.writer.submit(
             AuditFacts(
@@ -323,9 +324,9 @@ def audit_plugin(app: FastAPI, state: AppState) -> None:
     if state.settings.audit == "off":
         return
     writer = AuditWriter(state.store)
-    state.extras["audit_writer"] = writer
+    state.audit_writer = writer
     # Before the store closes (shutdown hooks run in order; the auth store closes after).
-    state.extras.setdefault("shutdown_hooks", []).insert(0, writer.close)
+    state.shutdown_hooks.insert(0, writer.close)
     app.add_middleware(AuditMiddleware, writer=writer)
 
 
@@ -336,12 +337,13 @@ def audit_bundle_entries(request: Any, body: Any, response_bundle: dict[str, Any
     audit trail names it with its own outcome; response entry *i* answers request entry *i*
     (http.html#transaction). Nothing is recorded when audit is off.
     """
-    writer = request.app.state.consilium.extras.get("audit_writer")
+    writer = request.app.state.consilium.audit_writer
     if writer is None or not isinstance(body, dict):
         return
     requests = [e.get("request") or {} for e in body.get("entry") or [] if isinstance(e, dict)]
     responses = response_bundle.get("entry") or []
-    principal = getattr(request.state, "principal", None)
+    security = getattr(request.state, "security", None)
+    principal = security.principal if security is not None else None
     client = request.scope.get("client")
     for req, resp in zip(requests, responses, strict=False):
         method = str(req.get("method", "")).upper()
