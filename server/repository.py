@@ -1,9 +1,17 @@
-"""The one write path: versioning, optimistic locking, index extraction, history, hooks.
+"""The one door to resource data: every write and every read of the resource collections.
 
-Every create/update/delete, whether it comes from REST, a bundle or a hook, goes through a
-``Repository``. A repository is cheap and built per request (it carries the caller's principal
-for the policy layer); a repository bound to a session joins that session's transaction, which is
-how a transaction Bundle writes all its entries atomically.
+Writes: every create/update/delete/patch, whether it comes from REST, a bundle or a hook, goes
+through a ``Repository`` (versioning, optimistic locking, index extraction, history, hooks; the
+documents are built by ``server.storage.build_documents``). Reads: ``read``/``vread``/
+``history`` for one resource, and the read primitive ``find_visible``/``fetch_visible`` for
+everything that queries (search, includes, operations, conditional matching, integrity, the
+policy's facts), which applies the request's ``SecurityContext`` once: scope + party filter,
+residual re-check, ``can_read``, redaction. Nothing else touches the resource or history
+collections (tests/test_architecture.py says so).
+
+A repository is cheap and built per request (it carries the request's security context); a
+repository bound to a session joins that session's transaction, which is how a transaction
+Bundle writes all its entries atomically.
 """
 
 from __future__ import annotations
@@ -11,14 +19,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from pymongo import DESCENDING, UpdateOne
+from pymongo import DESCENDING
 from pymongo.client_session import ClientSession
-from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from auth.principal import Principal
@@ -31,53 +38,20 @@ from server.hooks import HookPoint, Hooks, WriteEvent
 from server.search import residual
 from server.search.index import extract_index
 from server.search.query import and_merge
-from server.storage import Documents, build_documents
+from server.storage import (
+    Documents,
+    build_documents,
+    drop_search_indexes_except,
+    load_documents,
+    reindex,
+    same_content,
+)
+from server.storage import (
+    Stored as Stored,
+)
 from server.timeutil import fhir_instant, now
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Stored:
-    """One version of a resource as stored (``resource`` is None for a deletion)."""
-
-    resource_type: str
-    id: str
-    version_id: int
-    last_updated: datetime
-    deleted: bool
-    resource: dict[str, Any] | None
-    method: str | None = None
-    acl: dict[str, Any] | None = None
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version_id}"'
-
-    @classmethod
-    def from_current(cls, resource_type: str, doc: Doc) -> Stored:
-        return cls(
-            resource_type,
-            doc["_id"],
-            doc["vid"],
-            doc["ts"],
-            doc["deleted"],
-            doc.get("resource"),
-            acl=doc.get("acl"),
-        )
-
-    @classmethod
-    def from_history(cls, doc: Doc) -> Stored:
-        return cls(
-            doc["type"],
-            doc["rid"],
-            doc["vid"],
-            doc["ts"],
-            doc["deleted"],
-            doc.get("resource"),
-            doc.get("method"),
-            doc.get("acl"),
-        )
 
 
 def invalid(exc: ResourceInvalid) -> FhirError:
@@ -86,23 +60,6 @@ def invalid(exc: ResourceInvalid) -> FhirError:
         for d, e in exc.issues
     ]
     return FhirError(400, "invalid", str(exc), issues=issues)
-
-
-def _same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    """Equal but for server-managed meta: an identical update makes no new version."""
-    if a is None:
-        return False
-
-    def strip(r: dict[str, Any]) -> dict[str, Any]:
-        meta = {
-            k: v for k, v in (r.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")
-        }
-        out = {k: v for k, v in r.items() if k != "meta"}
-        if meta:
-            out["meta"] = meta
-        return out
-
-    return strip(a) == strip(b)
 
 
 def _fingerprint(resource: dict[str, Any] | None) -> bytes | None:
@@ -145,10 +102,9 @@ class Repository:
 
         Why: a transaction Bundle of 1,000 creates otherwise pays 2,000 round trips. Only pure
         inserts (creates, history versions) wait; every read through the repository
-        (``current``, ``read``, ``vread``, ``history``) flushes first, and bundle processing
-        flushes before searches and integrity checks. Code that queries collections directly
-        with the session mid-bundle must call ``flush_writes`` first. Pending documents are
-        dropped on error (the transaction aborts anyway).
+        (``current``, ``read``, ``vread``, ``history``, ``find_visible``) flushes first, except a
+        write hook's lookup that reads ``pending`` instead. Pending documents are dropped on
+        error (the transaction aborts anyway).
         """
         if self.session is None:
             yield
@@ -243,11 +199,20 @@ class Repository:
             return stored
         self.authorize(interaction, stored.resource_type)
         body = stored.resource if stored.resource is not None else {"id": stored.id}
-        if not self.can_read(stored.resource_type, body, stored.acl or {}):
+        shown = self._disclose(stored.resource_type, body, stored.acl)
+        if shown is None:
             raise not_found(f"{stored.resource_type}/{stored.id} is not known")
         if stored.resource is None:
             return stored
-        return replace(stored, resource=self.redact(stored.resource_type, stored.resource))
+        return replace(stored, resource=shown)
+
+    def _disclose(
+        self, resource_type: str, resource: dict[str, Any], acl: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The one outgoing check: ``can_read``, then this principal's view (None: hidden)."""
+        if not self.can_read(resource_type, resource, acl or {}):
+            return None
+        return self.redact(resource_type, resource)
 
     # ---------------------------------------------------------------------- the read primitive
     def find_visible(
@@ -299,11 +264,14 @@ class Repository:
                 continue
             if fields is None:
                 resource = doc.get("resource")
-                if resource is None or not self.can_read(
-                    resource_type, resource, doc.get("acl") or {}
-                ):
+                shown = (
+                    None
+                    if resource is None
+                    else self._disclose(resource_type, resource, doc.get("acl"))
+                )
+                if shown is None:
                     continue
-                doc["resource"] = self.redact(resource_type, resource)
+                doc["resource"] = shown
             yield doc
             sent += 1
             if limit and sent >= limit:
@@ -472,7 +440,7 @@ class Repository:
             if (
                 current is not None
                 and not current.deleted
-                and _same_content(current.resource, resource)
+                and same_content(current.resource, resource)
             ):
                 return current, False
             created = current is None or current.deleted
@@ -530,7 +498,7 @@ class Repository:
                 err = invalid(exc)
                 err.status = 422
                 raise err from exc
-            if _same_content(current.resource, result):
+            if same_content(current.resource, result):
                 return current
             return repo._store_version(resource_type, rid, result, current, "patch")
 
@@ -540,64 +508,17 @@ class Repository:
     def load_documents(
         self, resource_type: str, versions: Sequence[Documents], *, history: bool = True
     ) -> None:
-        """Insert pre-built first versions in bulk, without hooks, policy or transaction.
+        """Insert pre-built first versions in bulk, without hooks, policy or transaction (the
+        audit materializer, benchmark loads); see ``server.storage.load_documents``."""
+        load_documents(self.store, resource_type, versions, history=history, session=self.session)
 
-        For the server's own append-only records (the audit materializer) and bulk loads (the
-        search benchmark); both build their documents with ``build_documents``. Idempotent: ids
-        that already exist are skipped (a retried audit batch), any other error propagates.
-        ``history=False`` loads current documents only (the benchmark's data set).
-        """
-        targets: list[tuple[Collection[Doc], list[Doc]]] = [
-            (self.store.resources(resource_type), [v.current for v in versions])
-        ]
-        if history:
-            targets.append((self.store.history, [v.history for v in versions]))
-        for coll, docs in targets:
-            if not docs:
-                continue
-            try:
-                coll.insert_many(docs, ordered=False, session=self.session)
-            except BulkWriteError as exc:
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
-
-    def reindex(self, resource_type: str, *, batch: int = 500) -> int:
-        """Rebuild ``idx`` of every live current version of ``resource_type``; returns how many.
-
-        Each rebuilt document comes from ``build_documents`` (so it means what a write would
-        store) and only its ``idx`` is written, guarded by the version so a concurrent write wins.
-        """
-        coll = self.store.resources(resource_type)
-        n = 0
-        ops: list[UpdateOne] = []
-        for doc in coll.find({"deleted": False}, {"resource": 1, "vid": 1}, session=self.session):
-            rebuilt = build_documents(
-                resource_type,
-                doc["_id"],
-                doc["vid"],
-                now(),
-                doc["resource"],
-                interaction="update",
-                idx=extract_index(resource_type, doc["resource"]),
-                acl={},
-            ).current
-            ops.append(
-                UpdateOne({"_id": doc["_id"], "vid": doc["vid"]}, {"$set": {"idx": rebuilt["idx"]}})
-            )
-            n += 1
-            if len(ops) >= batch:
-                coll.bulk_write(ops, ordered=False, session=self.session)
-                ops = []
-        if ops:
-            coll.bulk_write(ops, ordered=False, session=self.session)
-        return n
+    def reindex(self, resource_type: str) -> int:
+        """Rebuild ``idx`` of every live current version; see ``server.storage.reindex``."""
+        return reindex(self.store, resource_type, session=self.session)
 
     def drop_search_indexes_except(self, resource_type: str, keep: set[str]) -> None:
         """Drop the ``idx.*`` indexes of parameters that no longer exist (64-index budget)."""
-        coll = self.store.resources(resource_type)
-        for name in coll.index_information():
-            if name.startswith("idx.") and name not in keep:
-                coll.drop_index(name)
+        drop_search_indexes_except(self.store, resource_type, keep)
 
     # --------------------------------------------------------------------------------- internals
     def _validate(self, resource: Any, resource_type: str) -> None:
