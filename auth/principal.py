@@ -1,8 +1,8 @@
 """Who is calling: the verified token reduced to what the policy needs (SMART App Launch 2.x
 "Token response": scope, patient and fhirUser context, plus the Consilium party binding).
 
-Built by the token verifier (auth/tokens.py) from the JWT claims; the web adapter stores it on
-``request.state.principal``. ``cache`` holds per-request derived sets (a specialist's assigned
+Built by the token verifier (auth/tokens.py) from the JWT claims; the web adapter keeps it in the
+request's security context (``request.state.security.principal``). ``cache`` holds per-request derived sets (a specialist's assigned
 patients, an insurer's members) so they are computed once per request, not once per resource.
 """
 

@@ -2,8 +2,8 @@
 
 Per patient: a Patient, a Coverage, 1-3 Conditions, 5-12 laboratory Observations, a
 DiagnosticReport over some of them and a ServiceRequest (the second-opinion request) — about
-14.5 resources. ``documents`` turns resources into stored documents with the server's own
-index extraction (``server.search.index.extract_index``), for bulk loading.
+14.5 resources. ``document`` turns a resource into its stored documents with the server's own builder
+(``server.storage.build_documents``) and index extraction, for bulk loading.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from auth.acl import compute_acl
 from server.search.index import extract_index
+from server.storage import Documents, build_documents
 from server.timeutil import fhir_instant
 
 CLINICS = 20
@@ -224,8 +225,8 @@ def _orgs_of(patients: set[str]) -> dict[str, set[str]]:
     return {p: _patient_orgs[p] for p in patients if p in _patient_orgs}
 
 
-def document(resource: dict[str, Any], ts: datetime) -> dict[str, Any]:
-    """The stored current-version document, exactly as ``Repository`` writes it.
+def document(resource: dict[str, Any], ts: datetime) -> Documents:
+    """The stored documents of a first version, built by the server's own ``build_documents``.
 
     ``acl`` is computed as the server computes it for a write by an unbound client; it needs the
     patient's document first, which ``resources`` yields before the patient's other resources.
@@ -236,12 +237,6 @@ def document(resource: dict[str, Any], ts: datetime) -> dict[str, Any]:
     acl = compute_acl(rtype, rid, body, None, None, _orgs_of)
     if rtype == "Patient":
         _patient_orgs[rid] = set(acl.get("orgs", []))
-    return {
-        "_id": rid,
-        "vid": 1,
-        "ts": ts,
-        "deleted": False,
-        "resource": body,
-        "idx": extract_index(rtype, body),
-        "acl": acl,
-    }
+    return build_documents(
+        rtype, rid, 1, ts, body, interaction="create", idx=extract_index(rtype, body), acl=acl
+    )

@@ -53,6 +53,8 @@ from bench.datagen import CLINICS, LABS, MRN, clinic_of, document, resources
 from server.app import create_app
 from server.config import Settings
 from server.embedded_db import EmbeddedDatabase
+from server.repository import Repository
+from server.storage import Documents
 from server.timeutil import now
 
 Shape = tuple[str, Callable[[random.Random, int], str]]
@@ -134,9 +136,13 @@ SHAPES: list[Shape] = [
 
 
 def load(app: Any, items: Iterator[dict[str, Any]], count: int) -> tuple[int, int]:
-    """Bulk-insert ``count`` resources from ``items``; returns (resources, patients) loaded."""
-    store = app.state.consilium.store
-    batches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """Bulk-insert ``count`` resources from ``items``; returns (resources, patients) loaded.
+
+    Current documents only (searches never read history), through ``Repository.load_documents``.
+    """
+    state = app.state.consilium
+    repo = Repository(state.store, state.hooks)
+    batches: dict[str, list[Documents]] = defaultdict(list)
     loaded = patients = 0
     for res in items:
         batches[res["resourceType"]].append(document(res, now()))
@@ -144,7 +150,7 @@ def load(app: Any, items: Iterator[dict[str, Any]], count: int) -> tuple[int, in
         loaded += 1
         batch = batches[res["resourceType"]]
         if len(batch) >= 500:
-            store.resources(res["resourceType"]).insert_many(batch, ordered=False)
+            repo.load_documents(res["resourceType"], batch, history=False)
             batch.clear()
         if loaded % 10_000 == 0:
             print(f"   ... {loaded} loaded", flush=True)
@@ -152,7 +158,7 @@ def load(app: Any, items: Iterator[dict[str, Any]], count: int) -> tuple[int, in
             break
     for rtype, batch in batches.items():
         if batch:
-            store.resources(rtype).insert_many(batch, ordered=False)
+            repo.load_documents(rtype, batch, history=False)
     return loaded, patients
 
 

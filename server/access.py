@@ -1,13 +1,15 @@
 """Adapter between the auth core's policy and the resource store.
 
 - ``StoreFacts`` answers the policy's questions (who owns a patient, which cases a specialist
-  holds, which members an insurer covers) with small projected queries on ``acl`` fields.
-- ``StorePolicy`` is what ``Store.policy`` holds: the core ``Policy`` plus the repository-facing
-  contract (``access_filter``, ``can_read``, ``redact``, ``history_filter``).
+  holds, which members an insurer covers) with small projected queries on ``acl`` fields,
+  through the repository's read primitive (unrestricted: the facts decide visibility).
+- ``StorePolicy`` is what ``AppState.policy`` holds: the core ``Policy`` plus the
+  repository-facing contract (``server.context.AccessPolicy``), asked through the request's
+  ``SecurityContext``.
 - ``acl_and_authorize`` is the PRE_WRITE hook: it computes the stored ``acl`` of every version
   (always, so ownership exists even while auth is off) and, with auth on, checks scopes and party
-  ownership of the incoming *and* the previous version; a refusal is a 403 and rolls back the
-  whole transaction (so each entry of a batch/transaction is checked).
+  ownership of the incoming *and* the previous version (``WriteEvent.previous_acl``); a refusal
+  is a 403 and rolls back the whole transaction (so each entry of a batch/transaction is checked).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from auth.acl import compute_acl
 from auth.policy import Policy
 from auth.principal import Principal
 from resources.registry import patient_compartment, search_params_for
-from server.database import Doc, Store
+from server.database import Doc
 from server.errors import FhirError
-from server.hooks import HookPoint, WriteEvent
+from server.hooks import Hook, HookPoint, WriteEvent
+from server.repository import Repository
 
 if TYPE_CHECKING:
     from server.deps import AppState
@@ -36,45 +39,40 @@ def _ref_id(value: Any, rtype: str) -> str | None:
     return None
 
 
-def _pending_docs(repo: Any) -> Any:
-    """Documents a transaction Bundle created but has not flushed yet (``Repository.write_batch``
-    holds pure inserts back); reading them here avoids a flush per entry."""
-
-    def pending(collection: str) -> list[Doc]:
-        batches = getattr(repo, "_write_batch", None)
-        if not batches:
-            return []
-        return list(batches[-1].get(collection, []))
-
-    return pending
-
-
 class StoreFacts:
-    def __init__(self, store: Store, session: Any = None, pending: Any = None) -> None:
-        self.store = store
-        self.session = session  # a write's transaction: sees the Bundle's earlier entries
-        self.pending = pending
+    """The policy's database facts, read through ``repo`` (an unrestricted repository: the
+    facts decide visibility, so they cannot themselves be narrowed by it)."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
 
     def patient_orgs(self, patients: set[str]) -> dict[str, set[str]]:
+        """Owning organizations per patient, seeing a transaction Bundle's earlier entries:
+        its session for written ones, ``Repository.pending`` for batched inserts (no flush)."""
         if not patients:
             return {}
         out: dict[str, set[str]] = {}
-        if self.pending is not None:
-            for d in self.pending("Patient"):
-                if d.get("_id") in patients:
-                    out[d["_id"]] = set((d.get("acl") or {}).get("orgs", []))
+        for d in self.repo.pending("Patient"):
+            if d.get("_id") in patients:
+                out[d["_id"]] = set((d.get("acl") or {}).get("orgs", []))
         rest = patients - set(out)
         if rest:
-            cursor = self.store.resources("Patient").find(
-                {"_id": {"$in": sorted(rest)}}, {"acl.orgs": 1}, session=self.session
+            cursor = self.repo.find_visible(
+                "Patient",
+                {"_id": {"$in": sorted(rest)}},
+                fields=["acl.orgs"],
+                include_deleted=True,
+                flush=False,
             )
             out.update({d["_id"]: set((d.get("acl") or {}).get("orgs", [])) for d in cursor})
         return out
 
     def practitioner_roles_of(self, organization: str) -> set[str]:
-        cursor = self.store.resources("PractitionerRole").find(
-            {"resource.organization.reference": f"Organization/{organization}", "deleted": False},
-            {"_id": 1},
+        cursor = self.repo.find_visible(
+            "PractitionerRole",
+            {"resource.organization.reference": f"Organization/{organization}"},
+            fields=["_id"],
+            flush=False,
         )
         return {d["_id"] for d in cursor}
 
@@ -83,8 +81,8 @@ class StoreFacts:
             return set(), set()
         patients: set[str] = set()
         requests: set[str] = set()
-        cursor = self.store.resources("Task").find(
-            {"acl.owners": {"$in": sorted(roles)}, "deleted": False}, {"acl": 1}
+        cursor = self.repo.find_visible(
+            "Task", {"acl.owners": {"$in": sorted(roles)}}, fields=["acl"], flush=False
         )
         for d in cursor:
             acl = d.get("acl") or {}
@@ -94,8 +92,8 @@ class StoreFacts:
 
     def insured_members(self, organization: str) -> set[str]:
         members: set[str] = set()
-        cursor = self.store.resources("Coverage").find(
-            {"acl.payors": organization, "deleted": False}, {"resource.beneficiary": 1}
+        cursor = self.repo.find_visible(
+            "Coverage", {"acl.payors": organization}, fields=["resource.beneficiary"], flush=False
         )
         for d in cursor:
             pid = _ref_id((d.get("resource") or {}).get("beneficiary"), "Patient")
@@ -123,10 +121,11 @@ def _compartment_types() -> frozenset[str]:
 
 
 class StorePolicy(Policy):
-    """``Store.policy``: the contract the repository and the search engine call."""
+    """``AppState.policy``: the core policy plus what the repository asks of it
+    (``server.context.AccessPolicy``); its facts are read through ``repo``, unrestricted."""
 
-    def __init__(self, store: Store) -> None:
-        super().__init__(StoreFacts(store), _compartment_types)
+    def __init__(self, repo: Repository) -> None:
+        super().__init__(StoreFacts(repo.unrestricted()), _compartment_types)
 
     def history_filter(self, p: Principal | None, resource_type: str) -> Doc:
         """The part of ``access_filter`` that history documents can answer (``acl`` only)."""
@@ -157,20 +156,13 @@ def forbidden(diagnostics: str) -> FhirError:
     return FhirError(403, "forbidden", diagnostics)
 
 
-def make_write_hook(store: Store, enforce: bool) -> Any:
+def make_write_hook(policy: StorePolicy | None) -> Hook:
+    """The PRE_WRITE access hook; ``policy`` None (auth off) computes ``acl`` only."""
+
     def acl_and_authorize(event: WriteEvent) -> None:
-        facts = StoreFacts(store, event.session, _pending_docs(event.repository))
+        facts = StoreFacts(event.repository.unrestricted())
         principal = event.repository.principal
-        if not isinstance(principal, Principal):
-            principal = None
-        previous_doc = (
-            store.resources(event.resource_type).find_one(
-                {"_id": event.resource_id}, {"acl": 1}, session=event.session
-            )
-            if event.previous is not None or event.interaction != "create"
-            else None
-        )
-        old_acl = (previous_doc.get("acl") or {}) if previous_doc else None
+        old_acl = event.previous_acl
         new_acl = compute_acl(
             event.resource_type,
             event.resource_id,
@@ -179,8 +171,8 @@ def make_write_hook(store: Store, enforce: bool) -> Any:
             old_acl,
             facts.patient_orgs,
         )
-        if enforce and principal is not None and store.policy is not None:
-            verdict = store.policy.check_write(
+        if policy is not None and principal is not None:
+            verdict = policy.check_write(
                 principal,
                 event.interaction,
                 event.resource_type,
@@ -195,7 +187,7 @@ def make_write_hook(store: Store, enforce: bool) -> Any:
                     f"{event.interaction} {event.resource_type} refused by rule "
                     f"{verdict.rule}: {verdict.reason}"
                 )
-        event.extra["acl"] = new_acl
+        event.acl = new_acl
 
     return acl_and_authorize
 
@@ -219,12 +211,13 @@ def fact_indexes(resource_type: str) -> list[IndexModel]:
 
 def install(app: Any, state: AppState) -> None:
     """Plugin part: ACL computation always; the policy only when auth is on."""
-    enforce = state.settings.auth_enabled
-    if enforce:
-        state.store.policy = StorePolicy(state.store)
+    policy = None
+    if state.settings.auth_enabled:
+        policy = StorePolicy(Repository(state.store, state.hooks))
+        state.policy = policy
         state.store.add_index_provider(fact_indexes)
     # First: refuse a write before any other hook (integrity, domain) looks at or reveals data.
-    state.hooks.register(HookPoint.PRE_WRITE, make_write_hook(state.store, enforce), first=True)
+    state.hooks.register(HookPoint.PRE_WRITE, make_write_hook(policy), first=True)
     # Last: record the ownership facts of the resource as it will be stored (hooks may modify
     # it), re-checking the final version.
-    state.hooks.register(HookPoint.PRE_WRITE, make_write_hook(state.store, enforce))
+    state.hooks.register(HookPoint.PRE_WRITE, make_write_hook(policy))

@@ -112,7 +112,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         # Plugins flush durable work here (the audit queue) before the store closes.
-        for hook in app.state.consilium.extras.get("shutdown_hooks", []):
+        for hook in app.state.consilium.shutdown_hooks:
             try:
                 hook()
             except Exception:
@@ -132,12 +132,8 @@ def create_app(
         settings=settings,
         store=store,
         hooks=Hooks(),
-        extras={
-            "version": _software_version(),
-            "capability_contributors": [],
-            "mongodb_uri": uri,
-            "shutdown_hooks": [],
-        },
+        mongodb_uri=uri,
+        version=_software_version(),
     )
     app.state.consilium = state
     app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=settings.max_body_bytes)

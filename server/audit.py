@@ -11,8 +11,9 @@
   materialized are picked up by the next start.
 
 Why not ``Repository.create``: audit records are append-only single-version resources written in
-bulk; going through the write hooks would also audit/authorize the audit writes themselves. The
-documents have exactly the repository's layout (current + ``_history``, search index values), so
+bulk; going through the write hooks would also audit/authorize the audit writes themselves. They
+are built by ``server.storage.build_documents`` and written by ``Repository.load_documents``, so
+they have exactly the repository's layout (current + ``_history``, search index values) and
 admins query them with ordinary FHIR search (``GET /fhir/AuditEvent?...``).
 """
 
@@ -27,14 +28,16 @@ from dataclasses import fields
 from typing import Any
 
 from fastapi import FastAPI
-from pymongo.errors import BulkWriteError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth.audit import AuditFacts, build_audit_event
 from resources.validation import ID_PATTERN
 from server.database import Doc, Store
 from server.deps import AppState
+from server.hooks import Hooks
+from server.repository import Repository
 from server.security import classify
+from server.storage import Documents, build_documents
 from server.timeutil import fhir_instant, now
 
 log = logging.getLogger(__name__)
@@ -183,8 +186,7 @@ class AuditWriter:
     def _store_events(self, ts: Any, entries: list[Doc]) -> None:
         from server.search.index import extract_index
 
-        current: list[Doc] = []
-        history: list[Doc] = []
+        versions: list[Documents] = []
         for entry in entries:
             rid = str(entry["id"])
             fields = {k: v for k, v in entry.items() if k in _FACT_FIELDS}
@@ -194,40 +196,20 @@ class AuditWriter:
                 idx = extract_index("AuditEvent", resource)
             except Exception:
                 idx = {}
-            acl: Doc = {"audit": True}
-            current.append(
-                {
-                    "_id": rid,
-                    "vid": 1,
-                    "ts": ts,
-                    "deleted": False,
-                    "resource": resource,
-                    "idx": idx,
-                    "acl": acl,
-                }
+            versions.append(
+                build_documents(
+                    "AuditEvent",
+                    rid,
+                    1,
+                    ts,
+                    resource,
+                    interaction="create",
+                    idx=idx,
+                    acl={"audit": True},
+                )
             )
-            history.append(
-                {
-                    "_id": f"AuditEvent/{rid}/1",
-                    "type": "AuditEvent",
-                    "rid": rid,
-                    "vid": 1,
-                    "ts": ts,
-                    "method": "POST",
-                    "deleted": False,
-                    "resource": resource,
-                    "acl": acl,
-                }
-            )
-        for coll, docs in (
-            (self.store.resources("AuditEvent"), current),
-            (self.store.history, history),
-        ):
-            try:
-                coll.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:  # a retried batch: the ids already exist
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+        # Idempotent: a batch retried after a crash skips the events it already wrote.
+        Repository(self.store, Hooks()).load_documents("AuditEvent", versions)
 
     # ----------------------------------------------------------------------------- control
     def flush(self, timeout: float = 10.0, *, materialize: bool = True) -> bool:
@@ -316,7 +298,8 @@ class AuditMiddleware:
     def _record(self, scope: Scope, state: dict[str, Any], status: int, path: str) -> None:
         method = str(scope.get("method", ""))
         action = classify(method, path[len("/fhir") :])
-        principal = state.get("principal")
+        security = state.get("security")
+        principal = security.principal if security is not None else None
         client = scope.get("client")
         self.writer.submit(
             AuditFacts(
@@ -341,9 +324,9 @@ def audit_plugin(app: FastAPI, state: AppState) -> None:
     if state.settings.audit == "off":
         return
     writer = AuditWriter(state.store)
-    state.extras["audit_writer"] = writer
+    state.audit_writer = writer
     # Before the store closes (shutdown hooks run in order; the auth store closes after).
-    state.extras.setdefault("shutdown_hooks", []).insert(0, writer.close)
+    state.shutdown_hooks.insert(0, writer.close)
     app.add_middleware(AuditMiddleware, writer=writer)
 
 
@@ -354,12 +337,13 @@ def audit_bundle_entries(request: Any, body: Any, response_bundle: dict[str, Any
     audit trail names it with its own outcome; response entry *i* answers request entry *i*
     (http.html#transaction). Nothing is recorded when audit is off.
     """
-    writer = request.app.state.consilium.extras.get("audit_writer")
+    writer = request.app.state.consilium.audit_writer
     if writer is None or not isinstance(body, dict):
         return
     requests = [e.get("request") or {} for e in body.get("entry") or [] if isinstance(e, dict)]
     responses = response_bundle.get("entry") or []
-    principal = getattr(request.state, "principal", None)
+    security = getattr(request.state, "security", None)
+    principal = security.principal if security is not None else None
     client = request.scope.get("client")
     for req, resp in zip(requests, responses, strict=False):
         method = str(req.get("method", "")).upper()

@@ -41,8 +41,6 @@ class Store:
         self._indexed: set[str] = set()
         self._index_lock = threading.Lock()
         self._index_providers: list[Callable[[str], list[IndexModel]]] = []
-        # The access policy (auth/policy.py) once installed; None means no narrowing (auth off).
-        self.policy: Any = None
         hello = self.client.admin.command("hello")
         # Transactions need a replica set (or mongos). A standalone mongod gets single-document
         # atomicity only; we log it loudly rather than refuse to start.

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
+from auth.principal import Principal
 from resources.registry import is_resource_type
 from resources.validation import ID_PATTERN
 from server.config import Settings
+from server.context import AccessPolicy, SecurityContext
 from server.database import Store
 from server.errors import FhirError, bad_request
 from server.hooks import Hooks
 from server.repository import Repository
 
+if TYPE_CHECKING:
+    from server.audit import AuditWriter
+    from server.smart import AuthRuntime
+
+CapabilityContributor = Callable[[dict[str, Any]], None]
+TokenVerifier = Callable[[str, Request], Principal | None]
+
 
 @dataclass
 class AppState:
+    """What plugins share, as typed fields (no string-keyed bag): each has one writer.
+
+    ``policy`` and ``token_verifier`` are installed by the SMART plugin (server/smart.py) when
+    auth is on; ``audit_writer`` by the audit plugin; ``shutdown_hooks`` run in order at
+    shutdown, before the store closes.
+    """
+
     settings: Settings
     store: Store
     hooks: Hooks
-    extras: dict[str, Any]
+    mongodb_uri: str = ""
+    version: str = "0.0.0"
+    capability_contributors: list[CapabilityContributor] = field(default_factory=list)
+    shutdown_hooks: list[Callable[[], None]] = field(default_factory=list)
+    policy: AccessPolicy | None = None
+    token_verifier: TokenVerifier | None = None
+    auth: AuthRuntime | None = None
+    audit_writer: AuditWriter | None = None
 
 
 def get_state(request: Request) -> AppState:
@@ -29,9 +53,23 @@ def get_state(request: Request) -> AppState:
     return state
 
 
+def get_security(request: Request) -> SecurityContext:
+    """The context ``authenticate`` built for this request.
+
+    Fails closed: a route that reaches the repository without passing ``authenticate`` gets a
+    401 with auth on (with auth off there is nothing to authenticate)."""
+    security: SecurityContext | None = getattr(request.state, "security", None)
+    if security is not None:
+        return security
+    state = get_state(request)
+    if state.settings.auth_enabled:
+        raise FhirError(401, "login", "a bearer token is required")
+    return SecurityContext(None, state.policy)
+
+
 def get_repo(request: Request) -> Repository:
     state = get_state(request)
-    return Repository(state.store, state.hooks, principal=getattr(request.state, "principal", None))
+    return Repository(state.store, state.hooks, security=get_security(request))
 
 
 def base_url(request: Request) -> str:

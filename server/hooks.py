@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,16 @@ log = logging.getLogger(__name__)
 class HookPoint(Enum):
     PRE_WRITE = "pre_write"
     """Called with a ``WriteEvent`` inside the write's transaction, after structural validation
-    and before storage. A hook may modify ``event.resource`` (it is re-checked afterwards) and
-    rejects the write by raising ``FhirError``; the whole transaction then rolls back."""
+    and before storage, in registration order (the access hook first and again last).
+
+    A hook rejects the write by raising ``FhirError``; the whole transaction then rolls back.
+    A hook may change ``event.resource`` (replace it or edit it in place): the repository
+    detects the change by comparing the serialized resource before and after the hooks, and
+    validates the changed resource again (400 if invalid, nothing stored). Authorization and the
+    stored ``acl`` see the final resource because the access hook also runs last. Hooks read
+    the store only through ``event.repository`` (``find_visible``, ``read``; ``pending`` for a
+    transaction Bundle's inserts not flushed yet) and report what is to be stored beside the
+    resource in the typed fields ``acl`` and ``refs``."""
 
     POST_COMMIT = "post_commit"
     """Called with a ``WriteEvent`` after the transaction committed. Must not raise: errors are
@@ -42,7 +50,14 @@ class WriteEvent:
     repository: Repository
     session: ClientSession | None = None
     version_id: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The stored ``acl`` of the id being written, even of a deleted version (so a deleted id of
+    # another party cannot be taken over); None when the id has never been stored.
+    previous_acl: dict[str, Any] | None = None
+    # Set by the access hook: the ownership facts stored with this version (server/access.py);
+    # None keeps the previous version's.
+    acl: dict[str, Any] | None = None
+    # Set by the integrity hook: the local reference targets stored as ``refs``.
+    refs: list[str] | None = None
 
 
 Hook = Callable[[WriteEvent], None]

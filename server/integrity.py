@@ -73,13 +73,10 @@ def missing_targets(repo: Repository, targets: set[str]) -> list[str]:
         rtype, _, rid = t.partition("/")
         by_type[rtype].append(rid)
     missing: list[str] = []
+    reader = repo.unrestricted()
     for rtype, ids in by_type.items():
-        found = {
-            d["_id"]
-            for d in repo.store.resources(rtype).find(
-                {"_id": {"$in": ids}, "deleted": False}, {"_id": 1}, session=repo.session
-            )
-        }
+        cursor = reader.find_visible(rtype, {"_id": {"$in": ids}}, fields=["_id"])
+        found = {d["_id"] for d in cursor}
         missing.extend(f"{rtype}/{i}" for i in ids if i not in found)
     return sorted(missing)
 
@@ -93,12 +90,10 @@ def referrers(repo: Repository, targets: set[str], *, limit: int = 1) -> list[tu
     """Live resources referencing any of ``targets``: [(referrer ``Type/id``, target)]."""
     out: list[tuple[str, str]] = []
     wanted = sorted(targets)
+    reader = repo.unrestricted()
     for name in _resource_collections(repo.store):
-        cursor = repo.store.resources(name).find(
-            {REFS: {"$in": wanted}, "deleted": False},
-            {"_id": 1, REFS: 1},
-            session=repo.session,
-            limit=limit - len(out),
+        cursor = reader.find_visible(
+            name, {REFS: {"$in": wanted}}, fields=["_id", REFS], limit=limit - len(out)
         )
         for doc in cursor:
             hit = next(t for t in doc[REFS] if t in targets)
@@ -150,7 +145,7 @@ def make_hook(settings: Settings) -> Any:
         if deferred is not None and deferred.session is not event.session:
             deferred = None
         if event.resource is None:
-            event.extra[REFS] = []
+            event.refs = []
             if not settings.enforce_referential_integrity:
                 return
             if deferred is not None:
@@ -161,7 +156,7 @@ def make_hook(settings: Settings) -> Any:
                 raise referenced_by(own, found[0][0])
             return
         targets = [t for t in local_targets(event.resource, bases(settings)) if t != own]
-        event.extra[REFS] = targets
+        event.refs = targets
         if not settings.enforce_referential_integrity or not targets:
             return
         if deferred is not None:

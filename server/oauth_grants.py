@@ -28,6 +28,8 @@ from auth.principal import Principal
 from auth.scopes import is_valid_scope, parse_scope, scope_within, split_scopes
 from auth.tokens import decode_access_token, issue_access_token, issue_id_token
 from resources.validation import ID_PATTERN
+from server.context import SecurityContext
+from server.repository import Repository
 from server.smart import AuthRuntime
 
 CAPABILITIES = [
@@ -474,25 +476,21 @@ def check_authorize_request(
 def _user_may_see_patient(
     runtime: AuthRuntime, request: Request, user: Any, client: Any, pid: str
 ) -> bool:
-    store = request.app.state.consilium.store
-    doc = store.resources("Patient").find_one(
-        {"_id": pid, "deleted": False}, {"resource": 1, "acl": 1}
-    )
-    if doc is None:
-        return False
-    policy = store.policy
-    if policy is None:
-        return True
-    binding = user.binding() if user.organization else client.binding()
-    probe = Principal.build(
-        client.client_id,
-        ("user/Patient.rs",),
-        user=user.fhir_user,
-        organization=binding.get("org"),
-        role=binding.get("role"),
-        practitioner_role=binding.get("prole"),
-    )
-    return bool(policy.can_read(probe, "Patient", doc["resource"], doc.get("acl") or {}))
+    state = request.app.state.consilium
+    probe = None
+    if state.policy is not None:
+        binding = user.binding() if user.organization else client.binding()
+        probe = Principal.build(
+            client.client_id,
+            ("user/Patient.rs",),
+            user=user.fhir_user,
+            organization=binding.get("org"),
+            role=binding.get("role"),
+            practitioner_role=binding.get("prole"),
+        )
+    # Through the repository's read primitive: the probe's access filter and can_read.
+    repo = Repository(state.store, state.hooks, security=SecurityContext(probe, state.policy))
+    return bool(repo.fetch_visible([f"Patient/{pid}"]))
 
 
 def approve(

@@ -95,4 +95,4 @@ def _capability(statement: dict[str, Any]) -> None:
 
 def plugin(app: FastAPI, state: AppState) -> None:
     state.hooks.register(HookPoint.PRE_WRITE, check_profiles)
-    state.extras.setdefault("capability_contributors", []).append(_capability)
+    state.capability_contributors.append(_capability)

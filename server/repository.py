@@ -1,75 +1,57 @@
-"""The one write path: versioning, optimistic locking, index extraction, history, hooks.
+"""The one door to resource data: every write and every read of the resource collections.
 
-Every create/update/delete, whether it comes from REST, a bundle or a hook, goes through a
-``Repository``. A repository is cheap and built per request (it carries the caller's principal
-for the policy layer); a repository bound to a session joins that session's transaction, which is
-how a transaction Bundle writes all its entries atomically.
+Writes: every create/update/delete/patch, whether it comes from REST, a bundle or a hook, goes
+through a ``Repository`` (versioning, optimistic locking, index extraction, history, hooks; the
+documents are built by ``server.storage.build_documents``). Reads: ``read``/``vread``/
+``history`` for one resource, and the read primitive ``find_visible``/``fetch_visible`` for
+everything that queries (search, includes, operations, conditional matching, integrity, the
+policy's facts), which applies the request's ``SecurityContext`` once: scope + party filter,
+residual re-check, ``can_read``, redaction. Nothing else touches the resource or history
+collections (tests/test_architecture.py says so).
+
+A repository is cheap and built per request (it carries the request's security context); a
+repository bound to a session joins that session's transaction, which is how a transaction
+Bundle writes all its entries atomically.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from pymongo import DESCENDING
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from auth.principal import Principal
+from resources.registry import is_resource_type
 from resources.validation import ResourceInvalid, validate_resource
+from server.context import SecurityContext
 from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
 from server.hooks import HookPoint, Hooks, WriteEvent
+from server.search import residual
 from server.search.index import extract_index
+from server.search.query import and_merge
+from server.storage import (
+    Documents,
+    build_documents,
+    drop_search_indexes_except,
+    load_documents,
+    reindex,
+    same_content,
+)
+from server.storage import (
+    Stored as Stored,
+)
 from server.timeutil import fhir_instant, now
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Stored:
-    """One version of a resource as stored (``resource`` is None for a deletion)."""
-
-    resource_type: str
-    id: str
-    version_id: int
-    last_updated: datetime
-    deleted: bool
-    resource: dict[str, Any] | None
-    method: str | None = None
-    acl: dict[str, Any] | None = None
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version_id}"'
-
-    @classmethod
-    def from_current(cls, resource_type: str, doc: Doc) -> Stored:
-        return cls(
-            resource_type,
-            doc["_id"],
-            doc["vid"],
-            doc["ts"],
-            doc["deleted"],
-            doc.get("resource"),
-            acl=doc.get("acl"),
-        )
-
-    @classmethod
-    def from_history(cls, doc: Doc) -> Stored:
-        return cls(
-            doc["type"],
-            doc["rid"],
-            doc["vid"],
-            doc["ts"],
-            doc["deleted"],
-            doc.get("resource"),
-            doc.get("method"),
-            doc.get("acl"),
-        )
 
 
 def invalid(exc: ResourceInvalid) -> FhirError:
@@ -80,21 +62,11 @@ def invalid(exc: ResourceInvalid) -> FhirError:
     return FhirError(400, "invalid", str(exc), issues=issues)
 
 
-def _same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    """Equal but for server-managed meta: an identical update makes no new version."""
-    if a is None:
-        return False
+def _fingerprint(resource: dict[str, Any] | None) -> bytes | None:
+    """The resource's serialized form, to notice a PRE_WRITE hook changing it (even in place).
 
-    def strip(r: dict[str, Any]) -> dict[str, Any]:
-        meta = {
-            k: v for k, v in (r.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")
-        }
-        out = {k: v for k, v in r.items() if k != "meta"}
-        if meta:
-            out["meta"] = meta
-        return out
-
-    return strip(a) == strip(b)
+    ``default=str`` so values JSON has no type for (decimals) cannot make the comparison fail."""
+    return None if resource is None else orjson.dumps(resource, default=str)
 
 
 class Repository:
@@ -103,12 +75,14 @@ class Repository:
         store: Store,
         hooks: Hooks,
         *,
-        principal: Any = None,
+        security: SecurityContext | None = None,
         session: ClientSession | None = None,
     ) -> None:
         self.store = store
         self.hooks = hooks
-        self.principal = principal
+        # Who is asking, and the policy's cached answers for them; the system context (no
+        # narrowing) when the server acts on its own account.
+        self.security = security if security is not None else SecurityContext.system()
         self.session = session
         self._post_commit: list[WriteEvent] = []
         # Documents waiting for one insert_many per collection (see write_batch); shared when bound.
@@ -116,7 +90,7 @@ class Repository:
 
     # ----------------------------------------------------------------------------- transactions
     def bound(self, session: ClientSession | None) -> Repository:
-        repo = Repository(self.store, self.hooks, principal=self.principal, session=session)
+        repo = Repository(self.store, self.hooks, security=self.security, session=session)
         repo._post_commit = self._post_commit
         repo._write_batch = self._write_batch
         return repo
@@ -128,10 +102,9 @@ class Repository:
 
         Why: a transaction Bundle of 1,000 creates otherwise pays 2,000 round trips. Only pure
         inserts (creates, history versions) wait; every read through the repository
-        (``current``, ``read``, ``vread``, ``history``) flushes first, and bundle processing
-        flushes before searches and integrity checks. Code that queries collections directly
-        with the session mid-bundle must call ``flush_writes`` first. Pending documents are
-        dropped on error (the transaction aborts anyway).
+        (``current``, ``read``, ``vread``, ``history``, ``find_visible``) flushes first, except a
+        write hook's lookup that reads ``pending`` instead. Pending documents are dropped on
+        error (the transaction aborts anyway).
         """
         if self.session is None:
             yield
@@ -194,56 +167,149 @@ class Repository:
         return self._write(fn)
 
     # --------------------------------------------------------------------------- access policy
+    @property
+    def principal(self) -> Principal | None:
+        return self.security.principal
+
     def access_filter(self, resource_type: str) -> Doc:
         """A MongoDB filter ANDed into every query on ``resource_type`` for this principal.
 
-        ``{}`` means no narrowing. The policy layer (auth) supplies it; search, _include,
-        history and compartment search must all apply it, so a query can never reach documents
-        the principal may not see. Returns ``{"_id": {"$in": []}}`` style filters to deny all.
+        ``{}`` means no narrowing; ``{"_id": {"$in": []}}`` style filters deny all. Computed once
+        per request and type (``SecurityContext``).
         """
-        policy = self.store.policy
-        return policy.access_filter(self.principal, resource_type) if policy else {}
+        return self.security.access_filter(resource_type)
 
     def can_read(
         self, resource_type: str, resource: dict[str, Any], acl: dict[str, Any] | None = None
     ) -> bool:
         """Check an outgoing resource (defence in depth behind ``access_filter``)."""
-        policy = self.store.policy
-        return policy.can_read(self.principal, resource_type, resource, acl) if policy else True
+        return self.security.can_read(resource_type, resource, acl)
 
     def authorize(self, interaction: str, resource_type: str) -> None:
         """Scope/party check of an interaction on a type (403); no-op without a policy."""
-        policy = self.store.policy
-        if policy is None or self.principal is None:
-            return
-        verdict = policy.decide(self.principal, interaction, resource_type)
-        if not verdict:
-            raise FhirError(
-                403,
-                "forbidden",
-                f"{interaction} on {resource_type} refused by rule {verdict.rule}: {verdict.reason}",
-            )
+        self.security.authorize(interaction, resource_type)
 
     def redact(self, resource_type: str, resource: dict[str, Any]) -> dict[str, Any]:
         """The view of an outgoing resource this principal gets (insurers: status only)."""
-        policy = self.store.policy
-        if policy is None or self.principal is None:
-            return resource
-        out: dict[str, Any] = policy.redact(self.principal, resource_type, resource)
-        return out
+        return self.security.redact(resource_type, resource)
 
     def _guard(self, interaction: str, stored: Stored) -> Stored:
         """Apply the policy to one stored version: 403 for scope, 404 when not visible."""
-        policy = self.store.policy
-        if policy is None or self.principal is None:
+        if not self.security.enforcing:
             return stored
         self.authorize(interaction, stored.resource_type)
         body = stored.resource if stored.resource is not None else {"id": stored.id}
-        if not policy.can_read(self.principal, stored.resource_type, body, stored.acl or {}):
+        shown = self._disclose(stored.resource_type, body, stored.acl)
+        if shown is None:
             raise not_found(f"{stored.resource_type}/{stored.id} is not known")
         if stored.resource is None:
             return stored
-        return replace(stored, resource=self.redact(stored.resource_type, stored.resource))
+        return replace(stored, resource=shown)
+
+    def _disclose(
+        self, resource_type: str, resource: dict[str, Any], acl: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The one outgoing check: ``can_read``, then this principal's view (None: hidden)."""
+        if not self.can_read(resource_type, resource, acl or {}):
+            return None
+        return self.redact(resource_type, resource)
+
+    # ---------------------------------------------------------------------- the read primitive
+    def find_visible(
+        self,
+        resource_type: str,
+        flt: Doc,
+        *,
+        fields: Sequence[str] | None = None,
+        checks: Sequence[Doc] = (),
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int = 0,
+        include_deleted: bool = False,
+        flush: bool = True,
+    ) -> Iterator[Doc]:
+        """THE read of resource data: current documents of ``resource_type`` matching ``flt``
+        that this request may see. Search, includes, operations, conditional matching, integrity
+        and the policy's own facts all read through here; nothing else queries the collections.
+
+        In order, once: the scope + party filter of the security context (its database part
+        ANDed into ``flt``, its exactly-checkable part re-checked on the fetched documents, so
+        restricted principals keep index scans; see ``SecurityContext.access_parts``), the
+        find, the residual re-checks ``checks`` (search predicates MongoDB over-matches on
+        multikey fields), then for whole documents ``can_read`` and redaction.
+
+        ``fields`` given: only those (plus what the checks read) are fetched, and the result is
+        a *match*, not a disclosure: no ``can_read``/redaction (they need the resource), so such
+        results name candidates (ids, index values) that are disclosed only through a whole-
+        document read (``fetch_visible``) later. ``limit`` counts results after the checks.
+        ``flush=False`` for a lookup inside a write hook that reads pending inserts itself
+        (``pending``) instead of flushing the Bundle's batch.
+        """
+        if flush:
+            self.flush_writes()
+        db_part, access_check = self.security.access_parts(resource_type)
+        all_checks = [*checks, access_check] if access_check else list(checks)
+        base: list[Doc] = [] if include_deleted else [{"deleted": False}]
+        query = and_merge([*base, flt, db_part])
+        projection = (
+            None if fields is None else residual.project(dict.fromkeys(fields, 1), all_checks)
+        )
+        cursor = self.store.resources(resource_type).find(query, projection, session=self.session)
+        if sort:
+            cursor = cursor.sort(list(sort))
+        if limit and not all_checks:
+            cursor = cursor.limit(limit)
+        sent = 0
+        for doc in cursor:
+            if not all(residual.matches(c, doc) for c in all_checks):
+                continue
+            if fields is None:
+                resource = doc.get("resource")
+                shown = (
+                    None
+                    if resource is None
+                    else self._disclose(resource_type, resource, doc.get("acl"))
+                )
+                if shown is None:
+                    continue
+                doc["resource"] = shown
+            yield doc
+            sent += 1
+            if limit and sent >= limit:
+                return
+
+    def fetch_visible(self, keys: Sequence[str]) -> list[tuple[str, Doc]]:
+        """Whole current documents for ``Type/id`` keys, in order, that this request may see
+        (one ``find_visible`` per type; unknown types, missing and invisible keys left out)."""
+        by_type: dict[str, list[str]] = {}
+        for k in keys:
+            t, _, i = k.partition("/")
+            by_type.setdefault(t, []).append(i)
+        found: dict[str, Doc] = {}
+        for t, ids in by_type.items():
+            if not is_resource_type(t):
+                continue
+            for doc in self.find_visible(t, {"_id": {"$in": ids}}):
+                found[f"{t}/{doc['_id']}"] = doc
+        return [(k.split("/", 1)[0], found[k]) for k in keys if k in found]
+
+    def pending(self, resource_type: str) -> list[Doc]:
+        """Current documents of ``resource_type`` a transaction Bundle created but has not
+        flushed yet (``write_batch`` holds pure inserts back): the one public view of them, for
+        write hooks that must see earlier entries without forcing a flush per entry."""
+        if not self._write_batch:
+            return []
+        return list(self._write_batch[-1].get(resource_type, []))
+
+    def unrestricted(self) -> Repository:
+        """This repository's session and pending writes, read on the server's own account.
+
+        For reads whose answer is not disclosed as resources: the policy's own facts, integrity
+        checks, the member's utilisation count of ``$eligibility``.
+        """
+        repo = Repository(self.store, self.hooks, session=self.session)
+        repo._post_commit = self._post_commit
+        repo._write_batch = self._write_batch
+        return repo
 
     # ------------------------------------------------------------------------------------ reads
     def current(self, resource_type: str, rid: str) -> Stored | None:
@@ -310,8 +376,7 @@ class Repository:
                 "$and": [query, {"$or": [{"ts": {"$lt": kts}}, {"ts": kts, "_id": {"$lt": kid}}]}]
             }
         sort = [("ts", DESCENDING), ("_id", DESCENDING)]
-        policy = self.store.policy
-        if policy is None or self.principal is None:
+        if not self.security.enforcing:
             cursor = self.store.history.find(query, session=self.session).sort(sort).limit(limit)
             for doc in cursor:
                 yield Stored.from_history(doc)
@@ -323,7 +388,7 @@ class Repository:
         )
         if resource_type is not None:
             self.authorize(interaction, resource_type)
-            narrow = policy.history_filter(self.principal, resource_type)
+            narrow = self.security.history_filter(resource_type)
             if narrow:
                 query = {"$and": [query, narrow]}
         sent = 0
@@ -375,7 +440,7 @@ class Repository:
             if (
                 current is not None
                 and not current.deleted
-                and _same_content(current.resource, resource)
+                and same_content(current.resource, resource)
             ):
                 return current, False
             created = current is None or current.deleted
@@ -433,11 +498,27 @@ class Repository:
                 err = invalid(exc)
                 err.status = 422
                 raise err from exc
-            if _same_content(current.resource, result):
+            if same_content(current.resource, result):
                 return current
             return repo._store_version(resource_type, rid, result, current, "patch")
 
         return self._write(work)
+
+    # ------------------------------------------------------------------------ bulk maintenance
+    def load_documents(
+        self, resource_type: str, versions: Sequence[Documents], *, history: bool = True
+    ) -> None:
+        """Insert pre-built first versions in bulk, without hooks, policy or transaction (the
+        audit materializer, benchmark loads); see ``server.storage.load_documents``."""
+        load_documents(self.store, resource_type, versions, history=history, session=self.session)
+
+    def reindex(self, resource_type: str) -> int:
+        """Rebuild ``idx`` of every live current version; see ``server.storage.reindex``."""
+        return reindex(self.store, resource_type, session=self.session)
+
+    def drop_search_indexes_except(self, resource_type: str, keep: set[str]) -> None:
+        """Drop the ``idx.*`` indexes of parameters that no longer exist (64-index budget)."""
+        drop_search_indexes_except(self.store, resource_type, keep)
 
     # --------------------------------------------------------------------------------- internals
     def _validate(self, resource: Any, resource_type: str) -> None:
@@ -462,10 +543,13 @@ class Repository:
             current.resource if current else None,
             self,
             self.session,
+            previous_acl=(current.acl or {}) if current is not None else None,
         )
+        before = _fingerprint(resource)
         self.hooks.run(HookPoint.PRE_WRITE, event)
         resource = event.resource
-        if resource is not None and event.extra.get("modified"):
+        if resource is not None and _fingerprint(resource) != before:
+            # A hook changed the resource (server/hooks.py, PRE_WRITE): validate it again.
             self._validate(resource, resource_type)
         vid = (current.version_id if current else 0) + 1
         ts = now()
@@ -475,14 +559,20 @@ class Repository:
             meta["lastUpdated"] = fhir_instant(ts)
             resource["meta"] = meta
             resource["id"] = rid
-        deleted = resource is None
-        doc: Doc = {"_id": rid, "vid": vid, "ts": ts, "deleted": deleted, "resource": resource}
-        doc["idx"] = extract_index(resource_type, resource) if resource is not None else {}
-        # Ownership/security data the policy layer filters on (e.g. the submitting organization);
-        # kept from the previous version unless a hook replaces it.
-        doc["acl"] = event.extra.get("acl", (current.acl or {}) if current else {})
-        if "refs" in event.extra:  # local reference targets, kept by server/integrity.py
-            doc["refs"] = event.extra["refs"]
+        docs = build_documents(
+            resource_type,
+            rid,
+            vid,
+            ts,
+            resource,
+            interaction=interaction,
+            idx=extract_index(resource_type, resource) if resource is not None else {},
+            # Ownership/security data the policy layer filters on (e.g. the submitting
+            # organization); kept from the previous version unless a hook replaces it.
+            acl=event.acl if event.acl is not None else (event.previous_acl or {}),
+            refs=event.refs,  # local reference targets, kept by server/integrity.py
+        )
+        doc, version = docs.current, docs.history
         coll = self.store.resources(resource_type)
         try:
             if current is None and self._write_batch:
@@ -495,20 +585,6 @@ class Repository:
                 )
                 if res.matched_count != 1:
                     raise conflict(f"{resource_type}/{rid} was modified concurrently; retry")
-            method = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE"}[
-                interaction
-            ]
-            version: Doc = {
-                "_id": f"{resource_type}/{rid}/{vid}",
-                "type": resource_type,
-                "rid": rid,
-                "vid": vid,
-                "ts": ts,
-                "method": method,
-                "deleted": deleted,
-                "resource": resource,
-                "acl": doc["acl"],
-            }
             if self._write_batch:  # a bundle: written by flush_writes, one insert_many
                 self._write_batch[-1].setdefault(HISTORY, []).append(version)
             else:
@@ -517,4 +593,6 @@ class Repository:
             raise conflict(f"{resource_type}/{rid} was created concurrently; retry") from exc
         event.version_id = vid
         self._post_commit.append(event)
-        return Stored(resource_type, rid, vid, ts, deleted, resource, method, doc["acl"])
+        return Stored(
+            resource_type, rid, vid, ts, doc["deleted"], resource, version["method"], doc["acl"]
+        )

@@ -1,7 +1,8 @@
 """FastAPI adapter for auth: bearer token → principal on ``request.state``, then a coarse check.
 
 Security by default: with auth on and no verifier installed, every protected request is refused.
-``request.state.principal`` holds an ``auth.principal.Principal`` (None only when auth is off).
+``request.state.security`` holds the request's ``server.context.SecurityContext`` (its
+``principal`` is an ``auth.principal.Principal``, None only when auth is off).
 
 The coarse check classifies the URL into a FHIR interaction and type and asks the policy whether
 the token's scopes allow it at all (403 OperationOutcome if not). Object-level decisions (which
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from resources.registry import is_resource_type
+from server.context import SecurityContext
 from server.errors import FhirError
 
 
@@ -98,13 +100,17 @@ def _unauthorized(description: str) -> FhirError:
 
 
 def authenticate(request: Request) -> None:
-    """Sync and CPU-only (signature, claims, in-memory key set); app.py calls it from an async
-    wrapper so the read hot path takes no threadpool hop."""
+    """Token → ``request.state.security`` (a ``SecurityContext``), then the one coarse check.
+
+    Sync and CPU-only (signature, claims, in-memory key set); app.py calls it from an async
+    wrapper so the read hot path takes no threadpool hop. The coarse verdict is cached in the
+    context, so the repository's own check of the same interaction does not evaluate it again.
+    """
     state = request.app.state.consilium
     if not state.settings.auth_enabled:
-        request.state.principal = None
+        request.state.security = SecurityContext(None, state.policy)
         return
-    verifier = state.extras.get("token_verifier")
+    verifier = state.token_verifier
     header = request.headers.get("authorization", "")
     if verifier is None or not header.lower().startswith("bearer "):
         raise FhirError(
@@ -116,16 +122,16 @@ def authenticate(request: Request) -> None:
     principal = verifier(token, request)
     if principal is None:
         raise _unauthorized("invalid, expired or revoked token")
-    request.state.principal = principal
-    policy = state.store.policy
-    if policy is None:
+    security = SecurityContext(principal, state.policy)
+    request.state.security = security
+    if state.policy is None:
         return
     path = request.url.path
     below = path[len("/fhir") :] if path.startswith("/fhir") else path
     action = classify(request.method, below)
     if action.resource_type is not None and action.name != "unknown":
         interaction = "search-type" if action.name == "search-compartment" else action.name
-        verdict = policy.decide(principal, interaction, action.resource_type)
+        verdict = security.decide(interaction, action.resource_type)
         if not verdict:
             raise FhirError(
                 403,

@@ -1,9 +1,9 @@
 """The SMART-on-FHIR plugin: keys, auth records, token verifier, policy, OAuth routes, discovery.
 
 ``smart_plugin(app, state)`` wires the framework-free core (``auth/``) into the app:
-``state.extras["auth"]`` holds the ``AuthRuntime``, ``state.extras["token_verifier"]`` the
-verifier ``authenticate`` calls, ``state.store.policy`` the access policy, and the CapabilityStatement
-gets ``rest.security`` with the SMART oauth-uris extension.
+``state.auth`` holds the ``AuthRuntime``, ``state.token_verifier`` the verifier ``authenticate``
+calls, ``state.policy`` the access policy (installed by server/access.py), and the
+CapabilityStatement gets ``rest.security`` with the SMART oauth-uris extension.
 """
 
 from __future__ import annotations
@@ -141,17 +141,17 @@ def smart_plugin(app: FastAPI, state: AppState) -> None:
         log.warning("CONSILIUM_ADMIN_TOKEN is short; use at least 32 random characters")
     if settings.auth_enabled:
         runtime.keys  # noqa: B018 - generate/load the signing keys at start, not on a request
-    state.extras["auth"] = runtime
-    state.extras["token_verifier"] = runtime.verify
-    state.extras.setdefault("shutdown_hooks", []).append(runtime.store.close)
+    state.auth = runtime
+    state.token_verifier = runtime.verify
+    state.shutdown_hooks.append(runtime.store.close)
     access.install(app, state)
-    state.extras["capability_contributors"].append(smart_contributor(state))
+    state.capability_contributors.append(smart_contributor(state))
     app.include_router(discovery_router, prefix="/fhir")
     app.include_router(router, prefix=OAUTH_PREFIX)
 
 
 def _mongo_uri(state: AppState) -> str:
-    uri = state.extras.get("mongodb_uri") or state.settings.mongodb_uri
+    uri = state.mongodb_uri or state.settings.mongodb_uri
     if not uri:
-        raise RuntimeError("the SMART plugin needs the MongoDB URI in state.extras['mongodb_uri']")
+        raise RuntimeError("the SMART plugin needs the MongoDB URI in state.mongodb_uri")
     return str(uri)

@@ -44,4 +44,4 @@ def capability_contributor(settings: Settings) -> Any:
 
 def install(app: FastAPI, state: AppState) -> None:
     integrity.install(state.store, state.hooks, state.settings)
-    state.extras["capability_contributors"].append(capability_contributor(state.settings))
+    state.capability_contributors.append(capability_contributor(state.settings))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,6 @@ class Invocation:
     repo: Repository
     base: str
     settings: Settings
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Invocation], dict[str, Any]]

@@ -17,7 +17,8 @@ Utilisation (``benefit.used``) counts the member's *other* second-opinion reques
 Coverage that are active/on-hold/completed and authored in the policy year that contains the
 date of service. That count deliberately does not apply the caller's access filter: a clinic
 cannot see another clinic's requests, yet the benefit is the member's; only the number leaves
-the server, never the requests.
+the server, never the requests (``Repository.unrestricted``). Every other read goes through the
+caller's ``Repository.find_visible``/``read``, with redaction like any search.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from server.errors import FhirError
 from server.operations import Invocation, Operation, load_definition
 from server.operations.links import local_key
 from server.repository import Repository
-from server.search.execute import full_filter
 from server.timeutil import fhir_instant, now
 
 BENEFIT_CATEGORY = {
@@ -269,13 +269,10 @@ def find_plan(repo: Repository, coverage: dict[str, Any] | None) -> dict[str, An
     plan_code = class_value(coverage, "plan") if coverage else None
     if not plan_code:
         return None
-    coll = repo.store.resources("InsurancePlan")
-    flt = full_filter(repo, "InsurancePlan", {"idx.identifier": plan_code})
-    candidates = [
-        d["resource"]
-        for d in coll.find(flt, {"idx": 0}, session=repo.session).sort([("_id", 1)]).limit(50)
-        if d.get("resource") and repo.can_read("InsurancePlan", d["resource"], d.get("acl") or {})
-    ]
+    found = repo.find_visible(
+        "InsurancePlan", {"idx.identifier": plan_code}, sort=[("_id", 1)], limit=50
+    )
+    candidates = [d["resource"] for d in found]
     payors = {
         p.get("reference") for p in (coverage or {}).get("payor") or [] if isinstance(p, dict)
     }
@@ -300,11 +297,10 @@ def opinions_used(
     if not patient_key:
         return 0
     start, end = policy_year(coverage, day)
-    coll = repo.store.resources("ServiceRequest")
-    cursor = coll.find(
-        {"deleted": False, "idx.subject": patient_key, "_id": {"$ne": sr_id}},
-        {"resource": 1},
-        session=repo.session,
+    cursor = repo.unrestricted().find_visible(
+        "ServiceRequest",
+        {"idx.subject": patient_key, "_id": {"$ne": sr_id}},
+        fields=["resource"],
     )
     used = 0
     for doc in cursor:

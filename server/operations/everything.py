@@ -1,8 +1,9 @@
 """``Patient/[id]/$everything`` (R4 Patient-everything), on top of the search engine.
 
 Why reuse ``server.search.execute.run``: a compartment search over every compartment type is
-exactly this operation, and the engine already ANDs ``repo.access_filter`` into each query,
-rechecks ``repo.can_read`` and redacts each result, and pages through stored snapshots (so
+exactly this operation, and the engine reads through the repository's one read primitive
+(``Repository.find_visible``: access filter, ``can_read`` and redaction of each result) and
+pages through stored snapshots (so
 writes between pages neither skip nor repeat entries; at most ``SNAPSHOT_MAX`` keys, beyond
 which it adds a ``too-costly`` warning to the Bundle). Referenced resources outside the
 compartment (practitioners, organizations, plans) come as ``search.mode = include`` per page.

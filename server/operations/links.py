@@ -7,8 +7,8 @@ Two directions, both policy-safe:
   and reported as a warning — the message never says *which* of missing/invisible it was, so an
   operation cannot be used to probe for resources the caller may not see.
 * ``pointing_at``: resources whose reference search parameter (``idx.<code>``, encoded
-  ``Type/id`` by server/search/types/reference.py) holds a key — a query on the stored index,
-  ANDed with ``repo.access_filter`` and rechecked with ``repo.can_read`` per result.
+  ``Type/id`` by server/search/types/reference.py) holds a key — a query on the stored index
+  through ``repo.find_visible`` (access filter, ``can_read`` and redaction per result).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from resources.registry import is_resource_type, search_params_for
 from resources.validation import ID_PATTERN
 from server.errors import FhirError, Issue
 from server.repository import Repository
-from server.search import residual
-from server.search.execute import scoped
 
 Doc = dict[str, Any]
 SKIPPED_STATUSES = (403, 404, 410)
@@ -88,16 +86,6 @@ def pointing_at(
     # One index scan per parameter (an ``$or`` is a collection scan on SecantusDB), merged by id.
     found: dict[str, Doc] = {}
     for code in usable:
-        flt, check = scoped(repo, resource_type, {f"idx.{code}": key})
-        cursor = repo.store.resources(resource_type).find(flt, session=repo.session)
-        for doc in cursor if check else cursor.limit(MAX_POINTING):
-            if check is None or residual.matches(check, doc):
-                found.setdefault(doc["_id"], doc)
-    docs = [found[i] for i in sorted(found)][:MAX_POINTING]
-    out: list[tuple[str, dict[str, Any]]] = []
-    for doc in docs:
-        resource = doc.get("resource")
-        if not resource or not repo.can_read(resource_type, resource, doc.get("acl") or {}):
-            continue
-        out.append((f"{resource_type}/{doc['_id']}", repo.redact(resource_type, resource)))
-    return out
+        for doc in repo.find_visible(resource_type, {f"idx.{code}": key}, limit=MAX_POINTING):
+            found.setdefault(doc["_id"], doc)
+    return [(f"{resource_type}/{i}", found[i]["resource"]) for i in sorted(found)[:MAX_POINTING]]

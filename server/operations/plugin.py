@@ -31,4 +31,4 @@ def capability(statement: dict[str, Any]) -> None:
 
 
 def install(app: FastAPI, state: AppState) -> None:
-    state.extras.setdefault("capability_contributors", []).append(capability)
+    state.capability_contributors.append(capability)

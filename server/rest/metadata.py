@@ -14,9 +14,7 @@ router = APIRouter()
 
 @router.get("/metadata")
 def metadata(request: Request, base: BaseDep, state: StateDep) -> Response:
-    statement = build_capability(
-        base, state.extras["version"], state.extras["capability_contributors"]
-    )
+    statement = build_capability(base, state.version, state.capability_contributors)
     mode = request.query_params.get("mode")
     if mode == "terminology":
         from server.errors import FhirError

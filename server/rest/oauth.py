@@ -35,7 +35,8 @@ MAX_FORM_FIELDS = 40
 
 
 def _runtime(request: Request) -> AuthRuntime:
-    runtime: AuthRuntime = request.app.state.consilium.extras["auth"]
+    runtime: AuthRuntime | None = request.app.state.consilium.auth
+    assert runtime is not None  # the OAuth routes are mounted by the SMART plugin, which sets it
     return runtime
 
 

@@ -1,9 +1,11 @@
 """Stage 3: run a planned search — chains, paging snapshots, _include/_revinclude.
 
-Security contract: every query on a type applies ``repo.access_filter(type)`` (matches, chains,
-_has, includes, revincludes, compartment and paging), in the database filter or, when
-``residual.exact`` says Python decides it identically, on the fetched documents (see
-``access_parts``); and every outgoing resource passes ``repo.can_read``.
+Security contract: every read goes through the repository's one read primitive,
+``Repository.find_visible`` / ``fetch_visible`` (matches, chains, _has, includes, revincludes,
+compartments), which applies the request's access filter (in the database filter or, when
+``residual.exact`` says Python decides it identically, on the fetched documents), the residual
+re-checks, ``can_read`` and redaction; paging snapshots are bound to the access filters. This
+module never touches a resource collection itself.
 
 Paging is by stored result sets: the first page stores the ordered keys of the whole match (up
 to ``SNAPSHOT_MAX``), later pages read slices of it, so writes during paging neither skip nor
@@ -18,7 +20,7 @@ import binascii
 import hashlib
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cmp_to_key
@@ -48,42 +50,6 @@ Doc = dict[str, Any]
 
 
 # --------------------------------------------------------------------------------- primitives
-def full_filter(repo: Repository, resource_type: str, flt: Filter) -> Filter:
-    """``flt`` for live documents the caller may see, all decided by the database."""
-    return qb.and_merge([{"deleted": False}, flt, repo.access_filter(resource_type)])
-
-
-def access_parts(repo: Repository, resource_type: str) -> tuple[Filter, Filter | None]:
-    """(access filter for the database, access filter to check on the fetched documents).
-
-    SecantusDB serves a query from an index only when the index covers every predicate, so an
-    access filter ANDed into each query made every search of a restricted principal (a clinic,
-    an expert, an insurer) a collection scan. When ``residual.matches`` decides the access filter
-    exactly as MongoDB would, it is checked on the projected ``acl``/``idx`` values instead: same
-    result, and the database keeps its index scan. Otherwise it stays in the database filter.
-    """
-    access = repo.access_filter(resource_type)
-    if access and residual.exact(access):
-        return {}, access
-    return access, None
-
-
-def scoped(repo: Repository, resource_type: str, flt: Filter) -> tuple[Filter, Filter | None]:
-    """(database filter, access check left to ``residual.matches``) for ``flt``."""
-    db_part, check = access_parts(repo, resource_type)
-    return qb.and_merge([{"deleted": False}, flt, db_part]), check
-
-
-def project(projection: dict[str, int], checks: Sequence[Filter | None]) -> dict[str, int]:
-    """``projection`` plus the fields ``checks`` read, without MongoDB path collisions."""
-    wanted = set(projection)
-    for c in checks:
-        if c:
-            wanted |= residual.projected(residual.fields(c))
-    keep = {f for f in wanted if not any(f.startswith(o + ".") for o in wanted)}
-    return dict.fromkeys(sorted(keep), 1)
-
-
 def find_ids(
     repo: Repository,
     resource_type: str,
@@ -92,33 +58,20 @@ def find_ids(
     limit: int = 0,
 ) -> list[str]:
     """Ids matching ``plan`` (deleted excluded, access filter applied), in ``sort`` order."""
-    db_part, check = access_parts(repo, resource_type)
-    checks = [*plan.residual, *([check] if check else [])]
-    projection = project({"_id": 1}, checks)
-    coll = repo.store.resources(resource_type)
     branches = _union_branches(plan.filter)
-    if branches is not None:
-        # An OR across ranges: one index scan per branch, merged and sorted here.
-        projection = project({**projection, **{f: 1 for f, _ in sort}}, [])
-        found: dict[str, Doc] = {}
-        for branch in branches:
-            flt = qb.and_merge([{"deleted": False}, branch, db_part])
-            for doc in coll.find(flt, projection, session=repo.session):
-                found.setdefault(doc["_id"], doc)
-        docs: Iterable[Doc] = sorted(found.values(), key=cmp_to_key(_comparator(sort)))
-    else:
-        flt = qb.and_merge([{"deleted": False}, plan.filter, db_part])
-        cursor = coll.find(flt, projection, session=repo.session).sort(list(sort))
-        if limit and not checks:
-            cursor = cursor.limit(limit)
-        docs = cursor
-    out: list[str] = []
-    for doc in docs:
-        if all(residual.matches(r, doc) for r in checks):
-            out.append(doc["_id"])
-            if limit and len(out) >= limit:
-                break
-    return out
+    if branches is None:
+        docs = repo.find_visible(
+            resource_type, plan.filter, fields=["_id"], checks=plan.residual, sort=sort, limit=limit
+        )
+        return [doc["_id"] for doc in docs]
+    # An OR across ranges: one index scan per branch, merged and sorted here.
+    found: dict[str, Doc] = {}
+    for branch in branches:
+        fields = ["_id", *(f for f, _ in sort)]
+        for doc in repo.find_visible(resource_type, branch, fields=fields, checks=plan.residual):
+            found.setdefault(doc["_id"], doc)
+    ordered = sorted(found.values(), key=cmp_to_key(_comparator(sort)))
+    return [doc["_id"] for doc in (ordered[:limit] if limit else ordered)]
 
 
 def _union_branches(flt: Filter) -> list[Filter] | None:
@@ -174,17 +127,11 @@ def _resolver(repo: Repository) -> tuple[qb.Resolver, qb.RefResolver]:
     def referenced(resource_type: str, flt: Filter, code: str) -> list[str]:
         plan = _plain(flt)
         keys: list[str] = []
-        coll = repo.store.resources(resource_type)
-        db_filter, check = scoped(repo, resource_type, flt)
-        checks = [*plan.residual, *([check] if check else [])]
-        proj = project(
-            {"_id": 1, f"idx.{code}": 1, **dict.fromkeys(residual.fields(flt), 1)}, checks
-        )
-        for doc in coll.find(db_filter, proj, session=repo.session):
-            if all(residual.matches(r, doc) for r in checks):
-                keys += (doc.get("idx") or {}).get(code) or []
-                if len(keys) > CHAIN_MAX:
-                    raise FhirError(400, "too-costly", f"_has matches more than {CHAIN_MAX}")
+        fields = ["_id", f"idx.{code}", *residual.fields(flt)]
+        for doc in repo.find_visible(resource_type, flt, fields=fields, checks=plan.residual):
+            keys += (doc.get("idx") or {}).get(code) or []
+            if len(keys) > CHAIN_MAX:
+                raise FhirError(400, "too-costly", f"_has matches more than {CHAIN_MAX}")
         return [k for k in keys if isinstance(k, str)]
 
     return resolve, referenced
@@ -273,28 +220,6 @@ def load_snapshot(repo: Repository, sid: str, types: Sequence[str]) -> list[str]
     return keys
 
 
-# ------------------------------------------------------------------------------------ fetching
-def fetch(repo: Repository, keys: Sequence[str]) -> list[tuple[str, Doc]]:
-    """Current documents for ``Type/id`` keys, in order, readable by the caller."""
-    by_type: dict[str, list[str]] = {}
-    for k in keys:
-        t, _, i = k.partition("/")
-        by_type.setdefault(t, []).append(i)
-    found: dict[str, Doc] = {}
-    for t, ids in by_type.items():
-        if not search_params_for(t):
-            continue
-        flt, check = scoped(repo, t, {"_id": {"$in": ids}})
-        for doc in repo.store.resources(t).find(flt, session=repo.session):
-            if check and not residual.matches(check, doc):
-                continue
-            resource = doc.get("resource")
-            if resource and repo.can_read(t, resource, doc.get("acl") or {}):
-                doc["resource"] = repo.redact(t, resource)
-                found[f"{t}/{doc['_id']}"] = doc
-    return [(k.split("/", 1)[0], found[k]) for k in keys if k in found]
-
-
 @dataclass
 class SearchResult:
     matches: list[tuple[str, Doc]]
@@ -329,7 +254,7 @@ def run(
         sid, offset = decode_page(req.page)
         keys = load_snapshot(repo, sid, types)
         page = keys[offset : offset + count]
-        result = SearchResult(fetch(repo, page), total=len(keys), offset=offset, count=count)
+        result = SearchResult(repo.fetch_visible(page), total=len(keys), offset=offset, count=count)
         result.snapshot, result.has_next = sid, count > 0 and offset + count < len(keys)
     else:
         keys = []
@@ -361,7 +286,7 @@ def run(
                 )
             )
         page = keys[:count]
-        result = SearchResult(fetch(repo, page), total=total, count=count)
+        result = SearchResult(repo.fetch_visible(page), total=total, count=count)
         if 0 < count < len(keys):
             result.snapshot = save_snapshot(repo, keys, types)
             result.has_next = True
@@ -428,12 +353,8 @@ def _reverse(repo: Repository, inc: Include, docs: Sequence[tuple[str, Doc]]) ->
     keys: list[str] = []
     for source in _sources(repo, inc):
         for code in _referring_codes(inc, source, targets):
-            flt, check = scoped(repo, source, {f"idx.{code}": {"$in": refs}})
-            proj = project({"_id": 1}, [check])
-            cursor = repo.store.resources(source).find(flt, proj, session=repo.session)
-            for d in cursor if check else cursor.limit(INCLUDE_MAX + 1):
-                if check and not residual.matches(check, d):
-                    continue
+            flt = {f"idx.{code}": {"$in": refs}}
+            for d in repo.find_visible(source, flt, fields=["_id"], limit=INCLUDE_MAX + 1):
                 keys.append(f"{source}/{d['_id']}")
                 if len(keys) > INCLUDE_MAX:
                     return keys
@@ -466,7 +387,7 @@ def includes(
             issues.append(Issue("too-costly", f"includes capped at {INCLUDE_MAX}", "warning"))
             new = new[:room]
         seen.update(new)
-        frontier = fetch(repo, new)
+        frontier = repo.fetch_visible(new)
         included += frontier
     return included, issues
 

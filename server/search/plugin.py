@@ -45,4 +45,4 @@ def capability(statement: dict[str, Any]) -> None:
 
 def install(app: FastAPI, state: AppState) -> None:
     state.store.add_index_provider(index_models)
-    state.extras.setdefault("capability_contributors", []).append(capability)
+    state.capability_contributors.append(capability)

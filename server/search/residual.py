@@ -9,6 +9,7 @@ drops such false positives. It only understands the operators our translators ge
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from server.search.types import Filter
@@ -77,6 +78,16 @@ def projected(fields_: set[str]) -> set[str]:
         cut = next((i for i, p in enumerate(parts) if p.isdigit()), len(parts))
         out.add(".".join(parts[:cut]))
     return out
+
+
+def project(projection: dict[str, int], checks: Sequence[Filter | None]) -> dict[str, int]:
+    """``projection`` plus the fields ``checks`` read, without MongoDB path collisions."""
+    wanted = set(projection)
+    for c in checks:
+        if c:
+            wanted |= projected(fields(c))
+    keep = {f for f in wanted if not any(f.startswith(o + ".") for o in wanted)}
+    return dict.fromkeys(sorted(keep), 1)
 
 
 def _cmp(op: str, a: Any, b: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from server.search import residual
-from server.search.execute import project
+from server.search.residual import project
 
 DOC: dict[str, Any] = {
     "_id": "t1",

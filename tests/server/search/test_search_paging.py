@@ -153,10 +153,10 @@ class NarrowPolicy:
 
 @pytest.fixture
 def narrowed(data_client: TestClient) -> Iterator[TestClient]:
-    store = data_client.app.state.consilium.store  # type: ignore[attr-defined]
-    saved, store.policy = store.policy, NarrowPolicy()
+    state = data_client.app.state.consilium  # type: ignore[attr-defined]
+    saved, state.policy = state.policy, NarrowPolicy()
     yield data_client
-    store.policy = saved
+    state.policy = saved
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_access_filter_applies_to_includes(narrowed: TestClient) -> None:
 def test_paging_token_is_bound_to_the_access_filter(client: TestClient, app: FastAPI) -> None:
     load(client, [patient(i) for i in range(4)])
     b = client.get("/fhir/Patient?_count=1").json()
-    app.state.consilium.store.policy = NarrowPolicy()
+    app.state.consilium.policy = NarrowPolicy()
     r = client.get(next_url(b) or "")
     assert r.status_code == 400
 

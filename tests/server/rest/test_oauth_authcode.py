@@ -25,7 +25,7 @@ SCOPES = "openid fhirUser launch launch/patient patient/*.rs user/*.rs offline_a
 def c(app_factory) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app_factory(auth="on", admin_token=ADMIN), follow_redirects=False) as client:
         load_parties(client)
-        store = client.app.state.consilium.extras["auth"].store  # type: ignore[attr-defined]
+        store = client.app.state.consilium.auth.store  # type: ignore[attr-defined]
         store.add_user(
             "dr.a",
             "correct horse",

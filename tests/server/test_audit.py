@@ -25,7 +25,7 @@ def c(app: FastAPI) -> Iterator[TestClient]:
 
 
 def events(app: FastAPI) -> list[dict[str, Any]]:
-    app.state.consilium.extras["audit_writer"].flush()
+    app.state.consilium.audit_writer.flush()
     docs = app.state.consilium.store.db.AuditEvent.find({}, {"resource": 1})
     return [d["resource"] for d in docs]
 
@@ -98,7 +98,7 @@ def test_audit_off_writes_nothing(app_factory) -> None:  # type: ignore[no-untyp
     app = app_factory(auth="on", admin_token=ADMIN, audit="off")
     with TestClient(app) as client:
         client.get("/fhir/Patient/x", headers=bearer(ADMIN))
-        assert "audit_writer" not in app.state.consilium.extras
+        assert app.state.consilium.audit_writer is None
         assert app.state.consilium.store.db.AuditEvent.count_documents({}) == 0
 
 

@@ -23,7 +23,7 @@ def c(app_factory) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 
 def _runtime(c: TestClient):  # type: ignore[no-untyped-def]
-    return c.app.state.consilium.extras["auth"]  # type: ignore[attr-defined]
+    return c.app.state.consilium.auth  # type: ignore[attr-defined]
 
 
 def _assert_401(r) -> None:  # type: ignore[no-untyped-def]
