@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
+import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from server.deps import (
     BaseDep,
     RepoDep,
@@ -27,7 +28,8 @@ router = APIRouter()
 # The read hot path, registered ahead of every other FHIR route: route matching is a large part
 # of a read's cost, and the ``fhirid`` convertor (ids never hold "_" or "$") keeps this route from
 # shadowing ``/{type}/_history``, ``/{type}/_search`` or ``/{type}/$op``. Invalid ids fall through
-# to ``router``'s copy, which answers 400.
+# to ``router``'s copy, which answers 400 (its ``fhirkey`` convertor still keeps reserved
+# segments out, so ``PUT /fhir/Patient/_history`` is a 405: see server/rest/paths.py).
 fast_router = APIRouter()
 
 
@@ -44,8 +46,8 @@ class FhirIdConvertor(Convertor[str]):
 register_url_convertor("fhirid", FhirIdConvertor())
 
 
-@fast_router.get("/{resource_type}/{rid:fhirid}")
-@router.get("/{resource_type}/{rid}")
+@fast_router.get("/{resource_type:fhirtype}/{rid:fhirid}")
+@router.get("/{resource_type:fhirtype}/{rid:fhirkey}")
 def read(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Response:
     check_type(resource_type)
     check_id(rid)
@@ -64,7 +66,7 @@ def read(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Respo
     return fhir_response(request, stored.resource, headers=headers)
 
 
-@router.get("/{resource_type}/{rid}/_history/{vid}")
+@router.get("/{resource_type:fhirtype}/{rid:fhirkey}/_history/{vid}")
 def vread(resource_type: str, rid: str, vid: str, request: Request, repo: RepoDep) -> Response:
     check_type(resource_type)
     check_id(rid)
@@ -74,7 +76,7 @@ def vread(resource_type: str, rid: str, vid: str, request: Request, repo: RepoDe
     return fhir_response(request, stored.resource, headers=version_headers(stored))
 
 
-@router.put("/{resource_type}/{rid}")
+@router.put("/{resource_type:fhirtype}/{rid:fhirkey}")
 async def update(
     resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
@@ -94,7 +96,7 @@ async def update(
     )
 
 
-@router.delete("/{resource_type}/{rid}")
+@router.delete("/{resource_type:fhirtype}/{rid:fhirkey}")
 def delete(
     resource_type: str, rid: str, request: Request, repo: RepoDep, state: StateDep
 ) -> Response:
@@ -114,7 +116,7 @@ def delete(
     return Response(status_code=204, headers=headers)
 
 
-@router.patch("/{resource_type}/{rid}")
+@router.patch("/{resource_type:fhirtype}/{rid:fhirkey}")
 async def patch(
     resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from server import conditional
 from server.deps import BaseDep, RepoDep, StateDep, check_type, parse_etag, prefer_return
 from server.errors import bad_request, info_outcome
@@ -16,7 +17,7 @@ from server.rest.responses import write_response
 router = APIRouter()
 
 
-@router.post("/{resource_type}")
+@router.post("/{resource_type:fhirtype}")
 async def create(resource_type: str, request: Request, repo: RepoDep, base: BaseDep) -> Response:
     check_type(resource_type)
     body = await read_json_body(request)
@@ -45,7 +46,7 @@ def _criteria(request: Request, interaction: str) -> str:
     return query
 
 
-@router.put("/{resource_type}")
+@router.put("/{resource_type:fhirtype}")
 async def conditional_update(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
@@ -65,7 +66,7 @@ async def conditional_update(
     )
 
 
-@router.delete("/{resource_type}")
+@router.delete("/{resource_type:fhirtype}")
 def conditional_delete(
     resource_type: str, request: Request, repo: RepoDep, state: StateDep
 ) -> Response:
@@ -87,7 +88,7 @@ def conditional_delete(
     return Response(status_code=204, headers=headers)
 
 
-@router.patch("/{resource_type}")
+@router.patch("/{resource_type:fhirtype}")
 async def conditional_patch(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
