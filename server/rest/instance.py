@@ -15,6 +15,7 @@ from server.deps import (
     check_id,
     check_type,
     parse_etag,
+    parse_if_match,
     prefer_return,
 )
 from server.errors import bad_request, info_outcome
@@ -82,7 +83,7 @@ async def update(
 ) -> Response:
     check_type(resource_type)
     check_id(rid)
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     body = await read_json_body(request)
     stored, created = await run_in_threadpool(
         repo.update, resource_type, rid, body, if_match=if_match
@@ -102,7 +103,7 @@ def delete(
 ) -> Response:
     check_type(resource_type)
     check_id(rid)
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     if parse_cascade(request.query_params.get("_cascade")):
         s = state.settings
         stored = cascade_delete(repo, s, resource_type, rid, if_match=if_match)[0]
@@ -122,7 +123,7 @@ async def patch(
 ) -> Response:
     check_type(resource_type)
     check_id(rid)
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     media = check_body_type(request, {PATCH_JSON, *JSON_TYPES})
     apply = patcher(media, await read_json_body(request, {PATCH_JSON, *JSON_TYPES}), resource_type)
     stored = await run_in_threadpool(repo.patch, resource_type, rid, apply, if_match=if_match)

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from server import conditional
-from server.deps import BaseDep, RepoDep, StateDep, check_type, parse_etag, prefer_return
+from server.deps import BaseDep, RepoDep, StateDep, check_type, parse_if_match, prefer_return
 from server.errors import bad_request, info_outcome
 from server.formats import JSON_TYPES, PATCH_JSON, check_body_type, fhir_response, read_json_body
 from server.patch import patcher
@@ -52,7 +52,7 @@ async def conditional_update(
 ) -> Response:
     check_type(resource_type)
     query = _criteria(request, "update")
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     body = await read_json_body(request)
     stored, created = await run_in_threadpool(
         conditional.conditional_update, repo, resource_type, query, body, if_match=if_match
@@ -72,7 +72,7 @@ def conditional_delete(
 ) -> Response:
     check_type(resource_type)
     query = _criteria(request, "delete")
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     deleted = conditional.conditional_delete(
         repo,
         resource_type,
@@ -94,7 +94,7 @@ async def conditional_patch(
 ) -> Response:
     check_type(resource_type)
     query = _criteria(request, "patch")
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     media = check_body_type(request, {PATCH_JSON, *JSON_TYPES})
     apply = patcher(media, await read_json_body(request, {PATCH_JSON, *JSON_TYPES}), resource_type)
     stored = await run_in_threadpool(
