@@ -1,4 +1,7 @@
-"""Type-level interactions: create (and, through the search engine, search)."""
+"""Type-level interactions: create (plain or conditional), conditional update/delete/patch.
+
+``POST [type]?criteria`` and ``If-None-Exist`` are both conditional creates
+(``conditional.create_criteria``); searches live in ``server.rest.search``."""
 
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ router = APIRouter()
 @router.post("/{resource_type:fhirtype}")
 async def create(resource_type: str, request: Request, repo: RepoDep, base: BaseDep) -> Response:
     check_type(resource_type)
+    criteria = conditional.create_criteria(
+        resource_type, request.url.query, request.headers.get("if-none-exist")
+    )
     body = await read_json_body(request)
-    if_none_exist = request.headers.get("if-none-exist")
-    if if_none_exist is not None:
+    if criteria is not None:
         stored, created = await run_in_threadpool(
-            conditional.conditional_create, repo, resource_type, body, if_none_exist
+            conditional.conditional_create, repo, resource_type, body, criteria
         )
         return write_response(
             request,
