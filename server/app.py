@@ -76,7 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
             # Allow names every method of every route on this path, not the first route's only.
             allow = allowed_methods(request.app, request.scope) or [headers.get("Allow", "")]
             headers["Allow"] = ", ".join(allow)
-            detail = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+            detail = (
+                f"{request.method} is not allowed on {request.url.path}; "
+                f"allowed: {headers['Allow']}"
+            )
         code = _HTTP_CODES.get(exc.status_code, "processing")
         return _error_response(exc.status_code, operation_outcome([Issue(code, detail)]), headers)
 

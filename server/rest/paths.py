@@ -57,14 +57,17 @@ register_url_convertor("fhirkey", FhirKeyConvertor())
 
 
 def _route_table(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
-    table = app.state.__dict__.get("_allow_table")
+    """(path regex, methods) of every route, built on the first 405 (all routes exist by then)."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "allow_table", None
+    )
     if table is None:
         table = []
         for route in iter_route_contexts(app.router.routes):
             path, methods = route.path, route.methods
             if path and methods:
                 table.append((compile_path(path)[0], frozenset(methods)))
-        app.state._allow_table = table
+        app.state.allow_table = table
     return table
 
 

@@ -107,7 +107,8 @@ def search_system(request: Request, repo: RepoDep, base: BaseDep, state: StateDe
     return _respond(request, repo, state, base, "", req, search_types)
 
 
-@router.get("/{compartment:fhirtype}/{cid:fhirkey}/{resource_type:fhirtype}")
+# The target type may be "*" (every type of the compartment), so it is not ``fhirtype``.
+@router.get("/{compartment:fhirtype}/{cid:fhirkey}/{resource_type}")
 def search_compartment(
     compartment: str,
     cid: str,
