@@ -27,6 +27,7 @@ from server.hooks import Hooks
 from server.middleware import RequestIdAndSizeLimit
 from server.rest import history, instance, metadata, operations, search, system
 from server.rest import type as type_routes
+from server.rest.paths import allowed_methods
 from server.security import authenticate
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,17 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = str(exc.detail)
         if exc.status_code == 404:
             detail = f"no FHIR interaction at {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Allow names every method of every route on this path, not the first route's only.
+            allow = allowed_methods(request.app, request.scope) or [headers.get("Allow", "")]
+            headers["Allow"] = ", ".join(allow)
+            detail = (
+                f"{request.method} is not allowed on {request.url.path}; "
+                f"allowed: {headers['Allow']}"
+            )
         code = _HTTP_CODES.get(exc.status_code, "processing")
-        return _error_response(
-            exc.status_code,
-            operation_outcome([Issue(code, detail)]),
-            dict(exc.headers or {}),
-        )
+        return _error_response(exc.status_code, operation_outcome([Issue(code, detail)]), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:

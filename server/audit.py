@@ -27,6 +27,7 @@ import uuid
 from dataclasses import fields
 from typing import Any
 
+import pymongo
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -242,8 +243,11 @@ class AuditWriter:
         self._materializer.join(timeout=30)
         deadline = time.monotonic() + materialize_budget
         try:
-            while time.monotonic() < deadline and self.materialize(max_batches=1):
-                pass
+            # The budget bounds each database call too (server selection waits 30 s otherwise):
+            # a database that is already gone must not hold the shutdown for minutes.
+            with pymongo.timeout(materialize_budget):
+                while time.monotonic() < deadline and self.materialize(max_batches=1):
+                    pass
         except Exception:
             log.exception("audit materialization at shutdown failed; the log keeps the events")
 

@@ -15,6 +15,8 @@ from server.config import Settings
 from server.embedded_db import EmbeddedDatabase
 
 log = logging.getLogger("consilium")
+# How long a stop waits for in-flight requests (a long export) before cancelling them.
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -50,6 +52,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM, then stop the embedded database before exiting.
 
+    The order on a stop: uvicorn stops accepting and finishes in-flight requests (bounded by
+    ``GRACEFUL_SHUTDOWN_SECONDS``), the app's lifespan shutdown drains the audit queue and closes
+    the store, and only then does ``database()`` stop the embedded database (which sits in its
+    own process group, so a terminal's Ctrl-C does not stop it early; see ``embedded_db``).
     uvicorn re-raises the signal it caught after its graceful shutdown; a Python-level SIGTERM
     handler turns that into SystemExit so the ``finally`` that stops the database still runs
     (SIGINT already arrives as KeyboardInterrupt).
@@ -83,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_level=settings.log_level,
             proxy_headers=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     return 0
 

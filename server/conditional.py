@@ -46,6 +46,27 @@ def criteria_from_url(query: str) -> str:
     return urlencode(pairs)
 
 
+def create_criteria(resource_type: str, url_query: str, if_none_exist: str | None) -> str | None:
+    """The criteria of a conditional create, or None for a plain create.
+
+    ``POST [type]?criteria`` (what fhirpy's ``get_or_create`` sends) means the same as
+    ``If-None-Exist: criteria``: ignoring the query would store a duplicate on every retry.
+    Both at once are accepted only when they are the same criteria (in any order); different
+    ones are a 400, since either choice would silently drop a condition the client set.
+    """
+    from_url = criteria_from_url(url_query)
+    if not from_url:
+        return if_none_exist
+    if if_none_exist is not None and normalize(resource_type, if_none_exist) != normalize(
+        resource_type, from_url
+    ):
+        raise bad_request(
+            f"the URL's criteria ({from_url}) and If-None-Exist ({if_none_exist}) differ; "
+            "send the conditional create's criteria once"
+        )
+    return from_url
+
+
 def split_criteria(resource_type: str, query: str) -> str:
     """Accept ``identifier=a|b``, ``?identifier=a|b`` or ``Patient?identifier=a|b``."""
     q = query.strip()
@@ -120,7 +141,7 @@ def create_in(
     repo: Repository, resource_type: str, body: Any, query: str, rid: str | None = None
 ) -> tuple[Stored, bool]:
     """Inside a transaction: (existing, False) on one match, else create; 412 on several."""
-    existing = match_one(repo, resource_type, query, "If-None-Exist")
+    existing = match_one(repo, resource_type, query, "conditional create")
     if existing is not None:
         return repo.read(resource_type, existing), False
     new_id = rid or str(uuid.uuid4())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +15,7 @@ from resources.validation import ID_PATTERN
 from server.config import Settings
 from server.context import AccessPolicy, SecurityContext
 from server.database import Store
-from server.errors import FhirError, bad_request
+from server.errors import FhirError, bad_request, precondition_failed
 from server.hooks import Hooks
 from server.repository import Repository
 
@@ -110,17 +111,38 @@ def check_id(rid: str) -> str:
     return rid
 
 
+# A well-formed entity-tag whose value is no version number (W/"does-not-match-999"): versions
+# start at 1, so this equals no stored version.
+NO_VERSION = 0
+_ENTITY_TAG = re.compile(r'^(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"$')
+
+
 def parse_etag(value: str | None, header: str) -> int | None:
-    """``W/"3"`` or ``"3"`` → 3; anything else is a client error, never silently ignored."""
+    """``W/"3"``, ``"3"`` or ``3`` → 3; a well-formed tag that names no version → ``NO_VERSION``.
+
+    Only a syntactically broken header (``abc``, ``W/"x``) is a client error (400): the
+    entity-tag grammar (RFC 9110 8.8.3) allows any opaque value, and a value this server never
+    issued simply matches nothing, which the caller turns into its own outcome.
+    """
     if value is None:
         return None
-    v = value.strip()
-    if v.startswith("W/"):
-        v = v[2:]
+    raw = value.strip()
+    v = raw[2:] if raw.startswith("W/") else raw
     v = v.strip('"')
-    if not v.isdigit() or len(v) > 18:
-        raise bad_request(f'{header} must be an ETag like W/"3", got {value!r}')
-    return int(v)
+    if v.isdigit() and len(v) <= 18:
+        return int(v)
+    if _ENTITY_TAG.match(raw):
+        return NO_VERSION
+    raise bad_request(f'{header} must be an ETag like W/"3", got {value!r}')
+
+
+def parse_if_match(value: str | None, header: str) -> int | None:
+    """``If-Match``: a tag that names no version can never match, so the precondition fails
+    (412) before any work, exactly as a version that is not the current one does."""
+    version = parse_etag(value, header)
+    if version == NO_VERSION:
+        raise precondition_failed(f"{header} {value!r} names no version of any resource")
+    return version
 
 
 def prefer_return(request: Request) -> str:

@@ -5,6 +5,12 @@ as it talks to a production MongoDB, and the database's own threads cannot stall
 The child is bound to loopback on a free port, is told to stop if its parent dies (PR_SET_PDEATHSIG,
 backed by a watchdog in ``embedded_child``), and is stopped with SIGTERM then SIGKILL so no orphan
 outlives the server.
+
+The child runs in its own process group. Ctrl-C in a terminal (``make run``) signals the whole
+foreground group; a child in that group stopped at the same moment as the server, before the
+server had drained its audit queue, and every last write then waited 30 s for a database that was
+gone (about a minute of shutdown and a ServerSelectionTimeoutError). Outside the group, only its
+owner stops it: ``stop()`` once the app has shut down, or the kernel when the owner dies.
 """
 
 from __future__ import annotations
@@ -128,6 +134,7 @@ class EmbeddedDatabase:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                    process_group=0,  # out of the terminal's Ctrl-C: see the module docstring
                     env={**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())},
                 )
             finally:

@@ -20,7 +20,7 @@ from server.bundles.execute import (
     do_patch,
     do_update,
     entry_patcher,
-    etag_of,
+    if_match_of,
     new_id,
     reference_resolver,
     resolve_references,
@@ -55,7 +55,7 @@ def _run_entry(r: Repository, e: Entry, settings: Settings) -> Outcome:
             if e.rid is not None:
                 return do_update(r, e, body, e.rid)
             stored, created = conditional.update_in(
-                r, rtype, e.query, body, if_match=etag_of(e, e.if_match, "ifMatch")
+                r, rtype, e.query, body, if_match=if_match_of(e)
             )
             return Outcome(201 if created else 200, stored, stored.resource, location=True)
         # PATCH

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from resources.registry import is_resource_type
 from resources.validation import ID_PATTERN
+from server.conditional import create_criteria
 from server.errors import FhirError, Issue, info_outcome
 from server.repository import Stored
 from server.timeutil import fhir_instant
@@ -195,6 +196,15 @@ def _parse_entry(i: int, item: Any, base: str) -> Entry:
         if_modified_since=headers["ifModifiedSince"],
     )
     parse_url(entry, base)
+    if method == "POST" and entry.query:
+        # request.url "Patient?identifier=..." is a conditional create, as over REST.
+        assert entry.resource_type is not None
+        try:
+            entry.if_none_exist = create_criteria(
+                entry.resource_type, entry.query, entry.if_none_exist
+            )
+        except FhirError as exc:
+            raise entry_error(i, exc.status, str(exc)) from exc
     if method in ("POST", "PUT", "PATCH") and not isinstance(entry.resource, dict):
         raise entry_error(i, 400, f"{method} entries need a resource")
     return entry

@@ -19,7 +19,7 @@ from server import conditional
 from server.bundles.entries import Entry, Outcome, entry_error
 from server.bundles.references import rewrite_conditional
 from server.config import Settings
-from server.deps import parse_etag
+from server.deps import parse_etag, parse_if_match
 from server.errors import FhirError, info_outcome, precondition_failed
 from server.formats import PATCH_JSON
 from server.patch import Patcher, patcher
@@ -36,7 +36,16 @@ def etag_of(entry: Entry, value: str | None, name: str) -> int | None:
     try:
         return parse_etag(value, name)
     except FhirError as exc:
-        raise entry_error(entry.index, 400, str(exc)) from exc
+        raise entry_error(entry.index, exc.status, str(exc), exc.issues[0].code) from exc
+
+
+def if_match_of(entry: Entry) -> int | None:
+    """The entry's ``ifMatch``; one that names no version fails the entry with 412 (a
+    transaction then writes nothing), like a version that is not the current one."""
+    try:
+        return parse_if_match(entry.if_match, "ifMatch")
+    except FhirError as exc:
+        raise entry_error(entry.index, exc.status, str(exc), exc.issues[0].code) from exc
 
 
 def new_id() -> str:
@@ -99,7 +108,7 @@ def entry_patcher(entry: Entry) -> Patcher:
 
 def do_delete(repo: Repository, entry: Entry, *, allow_multiple: bool, max_matches: int) -> Outcome:
     assert entry.resource_type is not None
-    if_match = etag_of(entry, entry.if_match, "ifMatch")
+    if_match = if_match_of(entry)
     if entry.rid is not None:
         repo.delete(entry.resource_type, entry.rid, if_match=if_match)
         return Outcome(204)
@@ -124,7 +133,7 @@ def do_create(repo: Repository, entry: Entry, body: Any, rid: str) -> Outcome:
 
 def do_update(repo: Repository, entry: Entry, body: Any, rid: str) -> Outcome:
     assert entry.resource_type is not None
-    if_match = etag_of(entry, entry.if_match, "ifMatch")
+    if_match = if_match_of(entry)
     if entry.if_none_match is not None:
         current = repo.current(entry.resource_type, rid)
         if current is not None and not current.deleted:
@@ -141,7 +150,7 @@ def do_update(repo: Repository, entry: Entry, body: Any, rid: str) -> Outcome:
 
 def do_patch(repo: Repository, entry: Entry, rid: str, apply: Patcher) -> Outcome:
     assert entry.resource_type is not None
-    if_match = etag_of(entry, entry.if_match, "ifMatch")
+    if_match = if_match_of(entry)
     stored = repo.patch(entry.resource_type, rid, apply, if_match=if_match)
     return Outcome(200, stored, stored.resource, location=True)
 

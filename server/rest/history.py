@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from server.deps import BaseDep, RepoDep, StateDep, check_id, check_type
 from server.errors import bad_request
 from server.formats import fhir_response
@@ -141,7 +142,7 @@ def system_history(request: Request, repo: RepoDep, base: BaseDep, state: StateD
     )
 
 
-@router.get("/{resource_type}/_history")
+@router.get("/{resource_type:fhirtype}/_history")
 def type_history(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep, state: StateDep
 ) -> Response:
@@ -158,7 +159,7 @@ def type_history(
     )
 
 
-@router.get("/{resource_type}/{rid}/_history")
+@router.get("/{resource_type:fhirtype}/{rid:fhirkey}/_history")
 def instance_history(
     resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep, state: StateDep
 ) -> Response:

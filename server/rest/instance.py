@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
+import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from server.deps import (
     BaseDep,
     RepoDep,
@@ -14,6 +15,7 @@ from server.deps import (
     check_id,
     check_type,
     parse_etag,
+    parse_if_match,
     prefer_return,
 )
 from server.errors import bad_request, info_outcome
@@ -27,7 +29,8 @@ router = APIRouter()
 # The read hot path, registered ahead of every other FHIR route: route matching is a large part
 # of a read's cost, and the ``fhirid`` convertor (ids never hold "_" or "$") keeps this route from
 # shadowing ``/{type}/_history``, ``/{type}/_search`` or ``/{type}/$op``. Invalid ids fall through
-# to ``router``'s copy, which answers 400.
+# to ``router``'s copy, which answers 400 (its ``fhirkey`` convertor still keeps reserved
+# segments out, so ``PUT /fhir/Patient/_history`` is a 405: see server/rest/paths.py).
 fast_router = APIRouter()
 
 
@@ -44,8 +47,8 @@ class FhirIdConvertor(Convertor[str]):
 register_url_convertor("fhirid", FhirIdConvertor())
 
 
-@fast_router.get("/{resource_type}/{rid:fhirid}")
-@router.get("/{resource_type}/{rid}")
+@fast_router.get("/{resource_type:fhirtype}/{rid:fhirid}")
+@router.get("/{resource_type:fhirtype}/{rid:fhirkey}")
 def read(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Response:
     check_type(resource_type)
     check_id(rid)
@@ -64,7 +67,7 @@ def read(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Respo
     return fhir_response(request, stored.resource, headers=headers)
 
 
-@router.get("/{resource_type}/{rid}/_history/{vid}")
+@router.get("/{resource_type:fhirtype}/{rid:fhirkey}/_history/{vid}")
 def vread(resource_type: str, rid: str, vid: str, request: Request, repo: RepoDep) -> Response:
     check_type(resource_type)
     check_id(rid)
@@ -74,13 +77,13 @@ def vread(resource_type: str, rid: str, vid: str, request: Request, repo: RepoDe
     return fhir_response(request, stored.resource, headers=version_headers(stored))
 
 
-@router.put("/{resource_type}/{rid}")
+@router.put("/{resource_type:fhirtype}/{rid:fhirkey}")
 async def update(
     resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
     check_type(resource_type)
     check_id(rid)
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     body = await read_json_body(request)
     stored, created = await run_in_threadpool(
         repo.update, resource_type, rid, body, if_match=if_match
@@ -94,13 +97,13 @@ async def update(
     )
 
 
-@router.delete("/{resource_type}/{rid}")
+@router.delete("/{resource_type:fhirtype}/{rid:fhirkey}")
 def delete(
     resource_type: str, rid: str, request: Request, repo: RepoDep, state: StateDep
 ) -> Response:
     check_type(resource_type)
     check_id(rid)
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     if parse_cascade(request.query_params.get("_cascade")):
         s = state.settings
         stored = cascade_delete(repo, s, resource_type, rid, if_match=if_match)[0]
@@ -114,13 +117,13 @@ def delete(
     return Response(status_code=204, headers=headers)
 
 
-@router.patch("/{resource_type}/{rid}")
+@router.patch("/{resource_type:fhirtype}/{rid:fhirkey}")
 async def patch(
     resource_type: str, rid: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
     check_type(resource_type)
     check_id(rid)
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     media = check_body_type(request, {PATCH_JSON, *JSON_TYPES})
     apply = patcher(media, await read_json_body(request, {PATCH_JSON, *JSON_TYPES}), resource_type)
     stored = await run_in_threadpool(repo.patch, resource_type, rid, apply, if_match=if_match)

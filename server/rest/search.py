@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from resources.registry import is_resource_type, patient_compartment, resource_types
 from server.deps import BaseDep, RepoDep, StateDep, check_id, check_type, prefer_handling
 from server.errors import FhirError
@@ -47,7 +48,7 @@ def _parse(request: Request, resource_type: str, items: list[tuple[str, str]]) -
     return params.parse(resource_type, items, strict=strict, max_count=max_count)
 
 
-@router.get("/{resource_type}")
+@router.get("/{resource_type:fhirtype}")
 def search_type(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep, state: StateDep
 ) -> Response:
@@ -57,7 +58,7 @@ def search_type(
     return _respond(request, repo, state, base, resource_type, req, [resource_type])
 
 
-@router.post("/{resource_type}/_search")
+@router.post("/{resource_type:fhirtype}/_search")
 async def search_post(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep, state: StateDep
 ) -> Response:
@@ -106,7 +107,8 @@ def search_system(request: Request, repo: RepoDep, base: BaseDep, state: StateDe
     return _respond(request, repo, state, base, "", req, search_types)
 
 
-@router.get("/{compartment}/{cid}/{resource_type}")
+# The target type may be "*" (every type of the compartment), so it is not ``fhirtype``.
+@router.get("/{compartment:fhirtype}/{cid:fhirkey}/{resource_type}")
 def search_compartment(
     compartment: str,
     cid: str,

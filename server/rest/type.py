@@ -1,4 +1,7 @@
-"""Type-level interactions: create (and, through the search engine, search)."""
+"""Type-level interactions: create (plain or conditional), conditional update/delete/patch.
+
+``POST [type]?criteria`` and ``If-None-Exist`` are both conditional creates
+(``conditional.create_criteria``); searches live in ``server.rest.search``."""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+import server.rest.paths  # noqa: F401 - registers the fhirtype/fhirkey path convertors
 from server import conditional
-from server.deps import BaseDep, RepoDep, StateDep, check_type, parse_etag, prefer_return
+from server.deps import BaseDep, RepoDep, StateDep, check_type, parse_if_match, prefer_return
 from server.errors import bad_request, info_outcome
 from server.formats import JSON_TYPES, PATCH_JSON, check_body_type, fhir_response, read_json_body
 from server.patch import patcher
@@ -16,14 +20,16 @@ from server.rest.responses import write_response
 router = APIRouter()
 
 
-@router.post("/{resource_type}")
+@router.post("/{resource_type:fhirtype}")
 async def create(resource_type: str, request: Request, repo: RepoDep, base: BaseDep) -> Response:
     check_type(resource_type)
+    criteria = conditional.create_criteria(
+        resource_type, request.url.query, request.headers.get("if-none-exist")
+    )
     body = await read_json_body(request)
-    if_none_exist = request.headers.get("if-none-exist")
-    if if_none_exist is not None:
+    if criteria is not None:
         stored, created = await run_in_threadpool(
-            conditional.conditional_create, repo, resource_type, body, if_none_exist
+            conditional.conditional_create, repo, resource_type, body, criteria
         )
         return write_response(
             request,
@@ -45,13 +51,13 @@ def _criteria(request: Request, interaction: str) -> str:
     return query
 
 
-@router.put("/{resource_type}")
+@router.put("/{resource_type:fhirtype}")
 async def conditional_update(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
     check_type(resource_type)
     query = _criteria(request, "update")
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     body = await read_json_body(request)
     stored, created = await run_in_threadpool(
         conditional.conditional_update, repo, resource_type, query, body, if_match=if_match
@@ -65,13 +71,13 @@ async def conditional_update(
     )
 
 
-@router.delete("/{resource_type}")
+@router.delete("/{resource_type:fhirtype}")
 def conditional_delete(
     resource_type: str, request: Request, repo: RepoDep, state: StateDep
 ) -> Response:
     check_type(resource_type)
     query = _criteria(request, "delete")
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     deleted = conditional.conditional_delete(
         repo,
         resource_type,
@@ -87,13 +93,13 @@ def conditional_delete(
     return Response(status_code=204, headers=headers)
 
 
-@router.patch("/{resource_type}")
+@router.patch("/{resource_type:fhirtype}")
 async def conditional_patch(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep
 ) -> Response:
     check_type(resource_type)
     query = _criteria(request, "patch")
-    if_match = parse_etag(request.headers.get("if-match"), "If-Match")
+    if_match = parse_if_match(request.headers.get("if-match"), "If-Match")
     media = check_body_type(request, {PATCH_JSON, *JSON_TYPES})
     apply = patcher(media, await read_json_body(request, {PATCH_JSON, *JSON_TYPES}), resource_type)
     stored = await run_in_threadpool(

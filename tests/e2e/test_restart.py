@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,75 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.embedded_db import free_loopback_port
+from tests.e2e.serve_process import Server
+from tests.e2e.serve_process import alive as _alive
 
 pytestmark = pytest.mark.slow
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
-        ).stdout
-    except FileNotFoundError:  # pragma: no cover - ps missing
-        return []
-    return [int(x) for x in out.split()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still "exists"; read its state
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_loopback_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CONSILIUM_AUTH": "off", "CONSILIUM_LOG_LEVEL": "WARNING"}
-        env.pop("CONSILIUM_MONGODB_URI", None)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = data_dir / "serve.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "server.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(data_dir),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.log.read_text(errors="replace"))
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("server did not become healthy")
-
-    def stop(self, sig: int = signal.SIGTERM) -> list[int]:
-        children = _children(self.proc.pid)
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=30)
-        return children
 
 
 @pytest.fixture
