@@ -20,6 +20,7 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from resources.validation import ResourceInvalid, validate_resource
+from server import fhirjson
 from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
 from server.hooks import HookPoint, Hooks, WriteEvent
@@ -81,7 +82,10 @@ def invalid(exc: ResourceInvalid) -> FhirError:
 
 
 def _same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    """Equal but for server-managed meta: an identical update makes no new version."""
+    """Equal but for server-managed meta: an identical update makes no new version.
+
+    Compared as JSON text (``fhirjson.same``): ``1.50`` replacing ``1.5`` is a change.
+    """
     if a is None:
         return False
 
@@ -94,7 +98,7 @@ def _same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
             out["meta"] = meta
         return out
 
-    return strip(a) == strip(b)
+    return fhirjson.same(strip(a), strip(b))
 
 
 class Repository:
