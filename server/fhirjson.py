@@ -8,13 +8,13 @@ as the same digits.
 
 - ``loads``: orjson first (strict JSON: no NaN, no lone surrogates, a depth limit, fast errors);
   when the text can hold a non-integer or a 19+ digit number, the stdlib decoder re-reads it with
-  ``parse_float=Decimal``. Integers within int64 stay ``int``; larger ones become ``Decimal`` (BSON
-  has no bigger integer). A number Decimal128 cannot hold exactly (more than 34 significant
-  digits, or an exponent beyond its range) is refused rather than silently rounded.
-- ``dumps``: orjson, with each ``Decimal`` turned into a sentinel string (a NUL then the number's
-  text) that a bytes substitution turns back into the bare number. FHIR strings cannot hold NUL
-  (validation refuses control characters), and the substitution only accepts number text, so no
-  string can become anything but a number.
+  ``parse_float=Decimal``. Integers within int64 stay ``int``; larger ones (BSON has no bigger
+  integer) and ``-0`` become ``Decimal``. A number Decimal128 cannot hold exactly (more than 34
+  significant digits, an exponent beyond its range) is refused rather than silently rounded, and
+  orjson refuses magnitudes beyond a double's (1e309).
+- ``dumps``: orjson, with each ``Decimal`` turned into a sentinel string (a NUL, a random
+  per-process token, then the number's text) that a bytes substitution turns back into the bare
+  number. No client string can hold the token, and the substitution only accepts number text.
 - Output text: a decimal sent without an exponent comes back digit for digit. One sent with an
   exponent keeps its value and precision, not its spelling: ``1.50e1`` → ``15.0``, ``1e-7`` →
   ``0.0000001`` (plain notation whenever the last significant digit is at or right of the point)
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -37,13 +38,18 @@ DECIMAL128_DIGITS = 34
 # Decimal128 holds coefficient * 10**exponent with exponent in [-6176, 6111] (IEEE 754-2008).
 DECIMAL128_MIN_EXP = -6176
 DECIMAL128_MAX_EXP = 6111
-SENTINEL = "\x00"
-_SENTINEL_BYTES = b'"\\u0000'
-_NUMBER_SENTINEL = re.compile(rb'"\\u0000(-?[0-9]+(?:\.[0-9]+)?(?:E[+-][0-9]+)?)"')
-# Text that may hold a number orjson would turn into a float (a fraction, an exponent) or a
-# 19+ digit integer (beyond int64). False positives (dates, versions in strings) only cost a
-# second parse.
-_MAY_NEED_EXACT = re.compile(rb"[0-9][.eE]|[0-9]{19}")
+# A NUL (which orjson escapes as \u0000) and a per-process random token: no client string can
+# spell it, so only the server's own sentinels turn back into numbers.
+_TOKEN = secrets.token_hex(8)
+SENTINEL = f"\x00{_TOKEN}:"
+_SENTINEL_BYTES = b'"\\u0000' + _TOKEN.encode()
+_NUMBER_SENTINEL = re.compile(
+    re.escape(_SENTINEL_BYTES) + rb':(-?[0-9]+(?:\.[0-9]+)?(?:E[+-][0-9]+)?)"'
+)
+# Text that may hold a number orjson would not keep exactly: a fraction or an exponent (float),
+# a 19+ digit integer (beyond int64), ``-0`` (int 0). False positives (dates, versions in
+# strings) only cost a second parse.
+_MAY_NEED_EXACT = re.compile(rb"[0-9][.eE]|[0-9]{19}|-0(?![0-9.eE])")
 
 
 class JsonError(ValueError):
@@ -66,7 +72,7 @@ def _decimal(text: str) -> Decimal:
 
 def _integer(text: str) -> int | Decimal:
     value = int(text)
-    if INT64_MIN <= value <= INT64_MAX:
+    if INT64_MIN <= value <= INT64_MAX and text != "-0":
         return value
     return _decimal(text)
 
