@@ -26,6 +26,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from resources.registry import is_resource_type
+from server.bsondecimal import from_bson, to_bson
 
 log = logging.getLogger(__name__)
 HISTORY = "_history"
@@ -41,10 +42,10 @@ class _DecimalCodec(TypeEncoder, TypeDecoder):
     bson_type = Decimal128
 
     def transform_python(self, value: Any) -> Decimal128:
-        return Decimal128(value)
+        return to_bson(value)
 
     def transform_bson(self, value: Any) -> Decimal:
-        return value.to_decimal()  # type: ignore[no-any-return]
+        return from_bson(value)
 
 
 DECIMALS = TypeRegistry([_DecimalCodec()])

@@ -101,10 +101,12 @@ def loads(raw: bytes | str) -> Any:
 
 def number_text(d: Decimal) -> str:
     """The JSON text of a decimal: its digits, plain unless its precision ends left of the point."""
-    exponent = d.as_tuple().exponent
-    if not isinstance(exponent, int):
+    if not d.is_finite():
         raise TypeError(f"{d} is not a JSON number")
-    return format(d, "f") if exponent <= 0 else str(d)
+    text = str(d)
+    # str() is plain for exponent <= 0 except tiny values ("1E-7"), scientific ("1E+2") for
+    # exponent > 0; only the tiny ones need the positional form.
+    return format(d, "f") if "E-" in text else text
 
 
 def _default(value: Any) -> str:
@@ -113,16 +115,12 @@ def _default(value: Any) -> str:
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
-def _restore(match: re.Match[bytes]) -> bytes:
-    return match.group(1)
-
-
 def dumps(value: Any, *, pretty: bool = False, sort_keys: bool = False) -> bytes:
     """orjson's output, with every ``Decimal`` written as its exact number text."""
     option = (orjson.OPT_INDENT_2 if pretty else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     out = orjson.dumps(value, default=_default, option=option)
     if _SENTINEL_BYTES in out:
-        out = _NUMBER_SENTINEL.sub(_restore, out)
+        out = _NUMBER_SENTINEL.sub(rb"\1", out)
     return out
 
 

@@ -88,7 +88,7 @@ def bounds(prefix: str, n: NumberValue) -> dict[str, Any]:
         return {"$lte": v}
     # ap: within 10% of the value (search.html leaves the margin to the server), or within the
     # implicit precision range for zero.
-    delta = EXACT.multiply(abs(v), Decimal("0.1")) or EXACT.subtract(n.high, n.low)
+    delta = EXACT.multiply(v.copy_abs(), Decimal("0.1")) or EXACT.subtract(n.high, n.low)
     return {"$gte": EXACT.subtract(v, delta), "$lte": EXACT.add(v, delta)}
 
 

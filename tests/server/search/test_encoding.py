@@ -134,7 +134,7 @@ def test_sortable_numbers_keep_exact_decimal_order() -> None:
         "123456789012345678901234567890",
     ]
     values = [Decimal(t) for t in texts]
-    assert sorted(reversed(values), key=sortable_number) == values
+    assert sorted(values, key=sortable_number) == values
     assert len({sortable_number(v) for v in values}) == len(values)
 
 
