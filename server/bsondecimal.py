@@ -36,7 +36,8 @@ def to_bson(value: Decimal) -> Decimal128:
         return Decimal128(value)
     coefficient = int(value.copy_abs().scaleb(-exponent, _CTX))
     high = ((exponent + _BIAS) << 49) | (coefficient >> 64) | (_SIGN if sign else 0)
-    return Decimal128((high, coefficient & _LOW))
+    # The documented (high bits, low bits) form; pymongo's annotation omits it.
+    return Decimal128((high, coefficient & _LOW))  # type: ignore[arg-type]
 
 
 # Decoded values by their 16 BID bytes: amounts, units and probabilities repeat across resources,
