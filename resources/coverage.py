@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from resources.domain import V2_0336, HookTable, has_coding
@@ -100,7 +101,7 @@ def plan_benefits(insurance_plan: dict[str, Any] | None, *, used: int = 0) -> Pl
             turnaround: int | None = None
             for limit in benefit.get("limit", []):
                 q = limit.get("value") or {}
-                if q.get("system") == UCUM and isinstance(q.get("value"), int | float):
+                if q.get("system") == UCUM and isinstance(q.get("value"), int | float | Decimal):
                     if q.get("code") == PER_YEAR:
                         per_year = int(q["value"])
                     elif q.get("code") == DAYS:

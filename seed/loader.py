@@ -13,13 +13,13 @@ them.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from profiles.conformance import conformance_resources
+from server import fhirjson
 from server.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def demo_resources() -> list[Resource]:
     """Every demo resource, in load order."""
     out: list[Resource] = []
     for path in demo_files():
-        out.extend(_resources_of(json.loads(path.read_text(encoding="utf-8"))))
+        out.extend(_resources_of(fhirjson.loads(path.read_bytes())))  # exact decimals
     return out
 
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 
+from bson.codec_options import TypeDecoder, TypeEncoder, TypeRegistry
+from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -23,11 +26,29 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from resources.registry import is_resource_type
+from server.bsondecimal import from_bson, to_bson
 
 log = logging.getLogger(__name__)
 HISTORY = "_history"
 T = TypeVar("T")
 Doc = dict[str, Any]
+
+
+class _DecimalCodec(TypeEncoder, TypeDecoder):
+    """FHIR decimals (``Decimal``, exact as sent; see ``server.fhirjson``) stored as Decimal128,
+    which keeps significand and exponent: ``100.00`` reads back as ``100.00``."""
+
+    python_type = Decimal
+    bson_type = Decimal128
+
+    def transform_python(self, value: Any) -> Decimal128:
+        return to_bson(value)
+
+    def transform_bson(self, value: Any) -> Decimal:
+        return from_bson(value)
+
+
+DECIMALS = TypeRegistry([_DecimalCodec()])
 
 
 class Store:
@@ -37,7 +58,9 @@ class Store:
         self.client: MongoClient[Doc] = MongoClient(
             uri, tz_aware=True, uuidRepresentation="standard", maxPoolSize=100
         )
-        self.db: Database[Doc] = self.client[db_name]
+        self.db: Database[Doc] = self.client.get_database(
+            db_name, codec_options=self.client.codec_options.with_options(type_registry=DECIMALS)
+        )
         self._indexed: set[str] = set()
         self._index_lock = threading.Lock()
         self._index_providers: list[Callable[[str], list[IndexModel]]] = []

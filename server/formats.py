@@ -1,7 +1,7 @@
 """Content negotiation and FHIR response building (JSON only; XML is refused with 406/415).
 
 Why hand-rolled responses instead of FastAPI's JSONResponse: resources are already plain dicts,
-and orjson writes them several times faster; headers (ETag, Location, Last-Modified) and the
+and orjson writes them several times faster (``server.fhirjson`` adds exact decimals); headers (ETag, Location, Last-Modified) and the
 ``_pretty``/``_format`` switches are FHIR-specific anyway.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from server import fhirjson
 from server.errors import FhirError
 
 FHIR_JSON = "application/fhir+json"
@@ -98,13 +98,14 @@ async def read_json_body(request: Request, allowed: set[str] | None = None) -> A
     if not raw.strip():
         raise FhirError(400, "structure", "the request body is empty")
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return fhirjson.loads(raw)
+    except fhirjson.JsonError as exc:
         raise FhirError(400, "structure", f"the body is not valid JSON: {exc}") from exc
 
 
 def dumps(body: Any, pretty: bool) -> bytes:
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
+    """Decimals come out as the exact digits they were sent with (see ``server.fhirjson``)."""
+    return fhirjson.dumps(body, pretty=pretty)
 
 
 def is_pretty(request: Request) -> bool:

@@ -23,7 +23,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-import orjson
 from pymongo import DESCENDING
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
@@ -31,6 +30,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from auth.principal import Principal
 from resources.registry import is_resource_type
 from resources.validation import ResourceInvalid, validate_resource
+from server import fhirjson
 from server.context import SecurityContext
 from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
@@ -65,8 +65,8 @@ def invalid(exc: ResourceInvalid) -> FhirError:
 def _fingerprint(resource: dict[str, Any] | None) -> bytes | None:
     """The resource's serialized form, to notice a PRE_WRITE hook changing it (even in place).
 
-    ``default=str`` so values JSON has no type for (decimals) cannot make the comparison fail."""
-    return None if resource is None else orjson.dumps(resource, default=str)
+    Exact JSON text (``fhirjson.dumps``): a hook turning ``1.50`` into ``1.5`` is a change."""
+    return None if resource is None else fhirjson.dumps(resource)
 
 
 class Repository:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from server import fhirjson
 from server.search.index import extract_index
 from server.timeutil import now
 
@@ -80,7 +81,10 @@ class Stored:
 
 
 def same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    """Equal but for server-managed meta: an identical update makes no new version."""
+    """Equal but for server-managed meta: an identical update makes no new version.
+
+    Compared as JSON text (``fhirjson.same``): ``1.50`` replacing ``1.5`` is a change.
+    """
     if a is None:
         return False
 
@@ -93,7 +97,7 @@ def same_content(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
             out["meta"] = meta
         return out
 
-    return strip(a) == strip(b)
+    return fhirjson.same(strip(a), strip(b))
 
 
 @dataclass(frozen=True)

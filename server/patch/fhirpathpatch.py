@@ -14,6 +14,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -117,7 +118,7 @@ def _literal(text: str) -> Any:
     if re.fullmatch(r"-?\d+", t):
         return int(t)
     if re.fullmatch(r"-?\d+\.\d+", t):
-        return float(t)
+        return Decimal(t)  # resources hold exact decimals (server.fhirjson); 0.1 == 0.1 there
     raise ValueError(f"unsupported literal {t!r}")
 
 

@@ -10,8 +10,10 @@ all, which is what makes PATCH atomic before the repository even sees the result
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from typing import Any
 
+from server import fhirjson
 from server.patch.errors import PatchErrors
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
@@ -104,8 +106,9 @@ def _equal(a: Any, b: Any) -> bool:
     """RFC 6902 section 4.6 equality: types matter (1 is not true), objects ignore key order."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
+    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
+        # As numbers: 1.50 equals 1.5 and an older stored float 0.1 equals a sent 0.1.
+        return fhirjson.to_decimal(a) == fhirjson.to_decimal(b)
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):

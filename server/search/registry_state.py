@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 STATE = "_server_state"
 KEY = "search-index"
 # Bump when ``extract_index`` changes what it stores for an unchanged registry.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: numbers and quantities as exact sortable decimal text
 
 
 def fingerprint() -> str:

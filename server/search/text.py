@@ -8,11 +8,10 @@ search escaping rules (``\\,`` ``\\|`` ``\\$`` ``\\\\``).
 from __future__ import annotations
 
 import re
-import struct
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 SEP = "\x1f"  # joins parts of synthetic (compound/composite) keys; never in normalized text
 _WS = re.compile(r"\s+")
@@ -57,18 +56,64 @@ def unescape(value: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- numbers
-def sortable_number(x: float) -> str:
-    """Hex text whose lexicographic order is the numeric order of ``x`` (IEEE-754 trick)."""
-    (bits,) = struct.unpack(">Q", struct.pack(">d", float(x) + 0.0))
-    bits = (~bits) & 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
-    return f"{bits:016x}"
+# Exponent field of ``sortable_number``: fixed width, offset so that it is never negative.
+_EXP_OFFSET = 500_000
+MAX_ADJUSTED_EXPONENT = 400_000  # far beyond Decimal128 (±6144); keeps the field 6 digits wide
+MAX_QUERY_DIGITS = 100  # significant digits of a search number (Decimal128 stores 34)
+# Range arithmetic (implicit precision, ``ap``) adds at most a few digits to a search number's
+# span; the default context (28 digits) would round 30-digit values.
+EXACT = Context(
+    prec=3 * MAX_QUERY_DIGITS, Emax=MAX_ADJUSTED_EXPONENT * 2, Emin=-MAX_ADJUSTED_EXPONENT * 2
+)
+
+
+def exact_decimal(x: Decimal | float | int) -> Decimal:
+    """``x`` as an exact Decimal: a float (older data) by its shortest text, 0.1 as 0.1."""
+    if isinstance(x, Decimal):
+        return x
+    if isinstance(x, float):
+        return Decimal(repr(x))
+    return Decimal(x)
+
+
+def sortable_number(x: Decimal | float | int) -> str:
+    """Text whose lexicographic order is the exact numeric order of ``x`` (no binary rounding).
+
+    Why not doubles: a double cannot tell 66.899999999999991 from its neighbours, so the implicit
+    range of ``eq66.899999999999991`` ([…9905, …9915)) collapses to nothing, and integers beyond
+    2**53 merge. Layout: ``"1"`` for zero; ``"2" + exponent + digits`` for positives, where the
+    exponent is the position of the first significant digit (6 digits, offset) and the digits are
+    the significand without trailing zeros (so 1.5 and 1.50 encode alike); negatives are ``"0"``
+    + the complemented exponent and digits + ``"~"`` (a terminator above every digit, so that
+    -0.12 sorts above -0.123).
+    """
+    d = exact_decimal(x)
+    if not d.is_finite():
+        raise ValueError(f"{x!r} is not a finite number")
+    if d.is_zero():
+        return "1"
+    sign, digits, _ = d.as_tuple()
+    text = "".join(map(str, digits)).rstrip("0")
+    adjusted = d.adjusted()
+    if abs(adjusted) > MAX_ADJUSTED_EXPONENT:
+        raise ValueError(f"{x!r} is out of the searchable range")
+    if not sign:
+        return f"2{adjusted + _EXP_OFFSET:06d}{text}"
+    complement = text.translate(_COMPLEMENT)
+    return f"0{_EXP_OFFSET - 1 - adjusted:06d}{complement}~"
+
+
+_COMPLEMENT = str.maketrans("0123456789", "9876543210")
 
 
 @dataclass(frozen=True)
 class NumberValue:
-    value: float
-    low: float  # implicit precision range [low, high) per FHIR search "number"
-    high: float
+    """A search number exactly as written, with its implicit precision range [low, high) per FHIR
+    search "number" (``100.00`` → [99.995, 100.005))."""
+
+    value: Decimal
+    low: Decimal
+    high: Decimal
 
 
 def parse_number(raw: str) -> NumberValue | None:
@@ -78,10 +123,14 @@ def parse_number(raw: str) -> NumberValue | None:
         return None
     if not d.is_finite() or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", raw):
         return None
-    exp = d.as_tuple().exponent
+    _, digits, exp = d.as_tuple()
     assert isinstance(exp, int)
-    half = Decimal(5) * Decimal(10) ** (exp - 1)
-    return NumberValue(float(d), float(d - half), float(d + half))
+    if len(digits) > MAX_QUERY_DIGITS or (
+        not d.is_zero() and abs(d.adjusted()) > MAX_ADJUSTED_EXPONENT
+    ):
+        return None
+    half = Decimal(5).scaleb(exp - 1, EXACT)
+    return NumberValue(d, EXACT.subtract(d, half), EXACT.add(d, half))
 
 
 # --------------------------------------------------------------------------------------- dates

@@ -222,3 +222,15 @@ def test_coverage_helpers() -> None:
     assert in_force(COVERAGE, TODAY)
     assert not in_force(COVERAGE, date(2027, 1, 1))
     assert in_force({**COVERAGE, "period": {"end": "2026-11"}}, TODAY)
+
+
+def test_plan_benefit_limits_written_as_decimals_count() -> None:
+    """Stored resources hold exact decimals: a limit sent as ``2.0`` is a Decimal, not a float."""
+    from decimal import Decimal
+
+    limit = {"value": Decimal("2.0"), "system": "http://unitsofmeasure.org", "code": "{opinion}/a"}
+    plan = {
+        "resourceType": "InsurancePlan",
+        "coverage": [{"benefit": [{"type": S, "limit": [{"value": limit}]}]}],
+    }
+    assert plan_benefits(plan) == PlanBenefits(True, 2, 0, None)

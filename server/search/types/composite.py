@@ -20,7 +20,6 @@ from server.search.text import (
     STRING_TOP,
     normalize,
     prefix_range,
-    sortable_number,
     split_unescaped,
     unescape,
 )
@@ -60,14 +59,14 @@ def _encode(kind: str, nodes: list[Any]) -> list[str]:
             out += [r.lo for r in date_type.ranges(node)]
         elif kind in ("quantity", "number"):
             if isinstance(node, dict):
-                v = number_type.to_float(node.get("value"))
+                v = number_type.encode(node.get("value"))
                 if v is not None:
-                    out.append(NUM + sortable_number(v))
-                    out += [k + SEP + sortable_number(v) for k in quantity_type.unit_keys(node)]
+                    out.append(NUM + v)
+                    out += [k + SEP + v for k in quantity_type.unit_keys(node)]
             else:
-                f = number_type.to_float(node)
+                f = number_type.encode(node)
                 if f is not None:
-                    out.append(NUM + sortable_number(f))
+                    out.append(NUM + f)
         elif kind == "reference" and isinstance(node, dict) and node.get("reference"):
             out.append(str(node["reference"]))
     return out

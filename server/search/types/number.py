@@ -1,8 +1,11 @@
 """number: prefixes eq ne lt gt le ge sa eb ap, with FHIR's implicit precision range for eq.
 
-``eq 5.4`` means [5.35, 5.45). Two-sided ranges on a multikey field are re-checked per element
-by the executor (``server.search.residual``) because MongoDB may satisfy each bound with a
-different array element.
+``eq 5.4`` means [5.35, 5.45), computed exactly on the decimal as written (``eq100.00`` is
+[99.995, 100.005)). Stored values and bounds are ``sortable_number`` text, whose order is the
+exact numeric order (a double would merge 66.899999999999991 with its neighbours). Two-sided
+ranges on a multikey field are re-checked per element by the executor
+(``server.search.residual``) because MongoDB may satisfy each bound with a different array
+element.
 """
 
 from __future__ import annotations
@@ -12,7 +15,15 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from server.search.text import NumberValue, parse_number, unescape
+from server.search.text import (
+    EXACT,
+    STRING_TOP,
+    NumberValue,
+    exact_decimal,
+    parse_number,
+    sortable_number,
+    unescape,
+)
 from server.search.types import Filter, QueryError, any_of, field
 
 MODIFIERS = ("missing",)
@@ -29,24 +40,39 @@ def split_prefix(value: str) -> tuple[str, str]:
     return "eq", value
 
 
-def to_float(node: Any) -> float | None:
+def to_decimal(node: Any) -> Decimal | None:
+    """A resource's number exactly (``Decimal`` as parsed; floats of older data by their text)."""
     if isinstance(node, bool) or node is None:
         return None
     if isinstance(node, (int, float, Decimal)):
-        return float(node)
+        d = exact_decimal(node)
+    else:
+        try:
+            d = Decimal(str(node))
+        except (InvalidOperation, ValueError):
+            return None
+    return d if d.is_finite() else None
+
+
+def encode(node: Any) -> str | None:
+    """The stored index value of a number node (None when it is no number)."""
+    d = to_decimal(node)
+    if d is None:
+        return None
     try:
-        return float(Decimal(str(node)))
-    except (InvalidOperation, ValueError):
+        return sortable_number(d)
+    except ValueError:
         return None
 
 
 def extract(code: str, nodes: Sequence[Any]) -> dict[str, list[Any]]:
-    vals = [v for v in (to_float(n) for n in nodes) if v is not None]
+    vals = [v for v in (encode(n) for n in nodes) if v is not None]
     return {code: list(dict.fromkeys(vals))} if vals else {}
 
 
 def bounds(prefix: str, n: NumberValue) -> dict[str, Any]:
-    """The MongoDB comparison for ``prefix n`` (``ne`` is returned as ``$not``)."""
+    """The numeric comparison for ``prefix n`` (``ne`` is returned as ``$not``), exact Decimals;
+    ``encoded`` turns it into a filter on stored values."""
     v = n.value
     if prefix == "eq":
         return {"$gte": n.low, "$lt": n.high}
@@ -60,8 +86,24 @@ def bounds(prefix: str, n: NumberValue) -> dict[str, Any]:
         return {"$gte": v}
     if prefix == "le":
         return {"$lte": v}
-    delta = abs(v) * 0.1 or (n.high - n.low)
-    return {"$gte": v - delta, "$lte": v + delta}
+    # ap: within 10% of the value (search.html leaves the margin to the server), or within the
+    # implicit precision range for zero.
+    delta = EXACT.multiply(v.copy_abs(), Decimal("0.1")) or EXACT.subtract(n.high, n.low)
+    return {"$gte": EXACT.subtract(v, delta), "$lte": EXACT.add(v, delta)}
+
+
+def encoded(cmp: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``cmp`` on ``<prefix><sortable number>`` text: the bare stored values when ``prefix`` is
+    empty, unit-qualified keys (quantity, composite) otherwise, bounded to that prefix."""
+    if "$not" in cmp:
+        return {"$not": encoded(cmp["$not"], prefix)}
+    out: dict[str, Any] = {op: prefix + sortable_number(v) for op, v in cmp.items()}
+    if prefix:
+        if not any(op in out for op in ("$gt", "$gte")):
+            out["$gte"] = prefix
+        if not any(op in out for op in ("$lt", "$lte")):
+            out["$lt"] = prefix + STRING_TOP
+    return out
 
 
 def parse(raw: str) -> tuple[str, NumberValue]:
@@ -78,5 +120,5 @@ def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
     frags: list[Filter] = []
     for raw in values:
         prefix, n = parse(raw)
-        frags.append({field(code): bounds(prefix, n)})
+        frags.append({field(code): encoded(bounds(prefix, n))})
     return any_of(frags)

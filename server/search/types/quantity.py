@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from server.search.text import SEP, STRING_TOP, sortable_number, split_unescaped, unescape
+from server.search.text import SEP, split_unescaped, unescape
 from server.search.types import Filter, QueryError, any_of, field, strings
-from server.search.types.number import bounds, parse, to_float
+from server.search.types.number import bounds, encode, encoded, parse
 
 MODIFIERS = ("missing",)
 
@@ -32,17 +32,17 @@ def unit_keys(node: dict[str, Any]) -> list[str]:
 
 
 def extract(code: str, nodes: Sequence[Any]) -> dict[str, list[Any]]:
-    values: list[float] = []
+    values: list[str] = []
     units: list[str] = []
     for node in nodes:
         if isinstance(node, dict):
-            v = to_float(node.get("value"))
+            v = encode(node.get("value"))
             if v is None:
                 continue
             values.append(v)
-            units += [k + SEP + sortable_number(v) for k in unit_keys(node)]
+            units += [k + SEP + v for k in unit_keys(node)]
         else:
-            f = to_float(node)
+            f = encode(node)
             if f is not None:
                 values.append(f)
     out: dict[str, list[Any]] = {}
@@ -55,14 +55,7 @@ def extract(code: str, nodes: Sequence[Any]) -> dict[str, list[Any]]:
 
 def prefixed_bounds(prefix: str, cmp: dict[str, Any]) -> dict[str, Any]:
     """Translate numeric bounds into bounds on ``<prefix><sortable number>`` strings."""
-    if "$not" in cmp:
-        return {"$not": prefixed_bounds(prefix, cmp["$not"])}
-    out: dict[str, Any] = {op: prefix + sortable_number(v) for op, v in cmp.items()}
-    if not any(op in out for op in ("$gt", "$gte")):
-        out["$gte"] = prefix
-    if not any(op in out for op in ("$lt", "$lte")):
-        out["$lt"] = prefix + STRING_TOP
-    return out
+    return encoded(cmp, prefix)
 
 
 def unit_bounds(unit_key: str, cmp: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +73,7 @@ def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
         prefix, n = parse(parts[0])
         cmp = bounds(prefix, n)
         if len(parts) == 1 or not (parts[1] or parts[2]):
-            frags.append({field(code): cmp})
+            frags.append({field(code): encoded(cmp)})
             continue
         system, unit = unescape(parts[1]), unescape(parts[2])
         key = f"{system}|{unit}" if system else unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -84,12 +85,26 @@ def test_query_date_key(raw: str, key: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "low", "high"),
-    [("100", 99.5, 100.5), ("100.0", 99.95, 100.05), ("1e2", 50.0, 150.0), ("-0.5", -0.55, -0.45)],
+    [
+        ("100", "99.5", "100.5"),
+        ("100.0", "99.95", "100.05"),
+        ("1e2", "50", "150"),
+        ("-0.5", "-0.55", "-0.45"),
+        ("100.00", "99.995", "100.005"),
+        ("0.0000", "-0.00005", "0.00005"),
+        ("66.899999999999991", "66.8999999999999905", "66.8999999999999915"),
+        (
+            "123456789012345678901234567890",
+            "123456789012345678901234567889.5",
+            "123456789012345678901234567890.5",
+        ),
+    ],
 )
-def test_number_implicit_precision(raw: str, low: float, high: float) -> None:
+def test_number_implicit_precision(raw: str, low: str, high: str) -> None:
+    """Exact decimals: no binary rounding, even beyond 28 digits (Decimal's default context)."""
     n = parse_number(raw)
     assert n is not None
-    assert n.low == pytest.approx(low) and n.high == pytest.approx(high)
+    assert n.low == Decimal(low) and n.high == Decimal(high)
 
 
 @pytest.mark.parametrize("raw", ["", "abc", "1,5", "nan", "inf", "--1"])
@@ -100,6 +115,32 @@ def test_bad_numbers(raw: str) -> None:
 def test_sortable_numbers_keep_numeric_order() -> None:
     values = [-1e300, -5.5, -1.0, -0.0001, 0.0, 1e-9, 0.5, 1.0, 2.0, 10.0, 1e300]
     assert sorted(values, key=sortable_number) == values
+
+
+def test_sortable_numbers_keep_exact_decimal_order() -> None:
+    """Neighbours a double cannot tell apart, negatives sharing a prefix, integers past 2**53."""
+    texts = [
+        "-123456789012345678901234567890",
+        "-0.123",
+        "-0.12",
+        "-1E-30",
+        "0",
+        "1E-30",
+        "66.89999999999999",
+        "66.899999999999991",
+        "66.8999999999999915",
+        "9007199254740993",
+        "123456789012345678901234567889",
+        "123456789012345678901234567890",
+    ]
+    values = [Decimal(t) for t in texts]
+    assert sorted(values, key=sortable_number) == values
+    assert len({sortable_number(v) for v in values}) == len(values)
+
+
+@pytest.mark.parametrize(("a", "b"), [("1.5", "1.50"), ("100", "1E+2"), ("0", "-0.000")])
+def test_sortable_number_is_the_value_not_the_precision(a: str, b: str) -> None:
+    assert sortable_number(Decimal(a)) == sortable_number(Decimal(b))
 
 
 @pytest.mark.parametrize(

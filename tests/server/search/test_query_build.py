@@ -12,6 +12,7 @@ from server.search.text import SEP, STRING_TOP, sortable_number
 from server.search.types import QueryError
 
 T = STRING_TOP
+N = sortable_number  # numbers are stored and compared as exact order-preserving text
 
 
 def build(rtype: str, qs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -85,11 +86,11 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
         {"idx.date@eq": {"$ne": "2020"}, "idx.date@lo": {"$exists": True}},
     ),
     # number / quantity
-    ("RiskAssessment", "probability", "0.5", {"idx.probability": {"$gte": 0.45, "$lt": 0.55}}),
-    ("RiskAssessment", "probability", "gt0.5", {"idx.probability": {"$gt": 0.5}}),
-    ("RiskAssessment", "probability", "le100", {"idx.probability": {"$lte": 100.0}}),
-    ("RiskAssessment", "probability", "ap100", {"idx.probability": {"$gte": 90.0, "$lte": 110.0}}),
-    ("Observation", "value-quantity", "lt5", {"idx.value-quantity": {"$lt": 5.0}}),
+    ("RiskAssessment", "probability", "0.5", {"idx.probability": {"$gte": N(0.45), "$lt": N(0.55)}}),
+    ("RiskAssessment", "probability", "gt0.5", {"idx.probability": {"$gt": N(0.5)}}),
+    ("RiskAssessment", "probability", "le100", {"idx.probability": {"$lte": N(100)}}),
+    ("RiskAssessment", "probability", "ap100", {"idx.probability": {"$gte": N(90), "$lte": N(110)}}),
+    ("Observation", "value-quantity", "lt5", {"idx.value-quantity": {"$lt": N(5)}}),
     (
         "Observation",
         "value-quantity",
