@@ -9,8 +9,9 @@ and the SMART App Launch 2.x "Token response" (``patient``, ``need_patient_banne
 
 Plain data in (form fields, the ``Authorization`` header value, the ``Site`` the caller sees),
 plain data out (a JSON-ready dict) or an ``OAuthError`` carrying the RFC 6749 §5.2 error code
-and HTTP status. Every function takes the ``AuthEvent`` of the request and fills in the client
-and user as soon as they are known, which is all the audit needs. Nothing here knows the web
+and HTTP status. Each audited endpoint (token, revocation, registration) takes the request's
+``AuthEvent`` and fills in the client and user as soon as they are known, which is all the audit
+needs; introspection is a lookup and is not audited. Nothing here knows the web
 framework; ``server/rest/oauth.py`` parses requests and renders responses around it.
 """
 
@@ -100,7 +101,6 @@ def authenticate_client(
     server: AuthServer,
     site: Site,
     form: dict[str, str],
-    event: AuthEvent,
     *,
     authorization: str = "",
     allow_public: bool,
@@ -122,7 +122,6 @@ def authenticate_client(
         )
         if form.get("client_id") not in (None, client.client_id):
             raise invalid_client("client_id does not match the assertion")
-        event.client_id = client.client_id
         return client
     client = server.store.get_client(form.get("client_id", ""))
     if client is None:
@@ -131,7 +130,6 @@ def authenticate_client(
         raise invalid_client("this client must authenticate with a client_assertion")
     if not allow_public:
         raise invalid_client("client authentication required")
-    event.client_id = client.client_id
     return client
 
 
@@ -235,8 +233,9 @@ def client_credentials(
     if "client_assertion" not in form:
         raise invalid_client("client_credentials needs a client_assertion (private_key_jwt)")
     client = authenticate_client(
-        server, site, form, event, authorization=authorization, allow_public=False
+        server, site, form, authorization=authorization, allow_public=False
     )
+    event.client_id = client.client_id
     if "client_credentials" not in client.grant_types:
         raise OAuthError("unauthorized_client", "client is not registered for client_credentials")
     scopes = negotiate_scopes(form.get("scope"), client.allowed_scopes())
@@ -252,9 +251,8 @@ def authorization_code(
 ) -> dict[str, Any]:
     """RFC 6749 §4.1.3 with RFC 7636 §4.6: a single-use code, same client, same redirect_uri,
     and the verifier that hashes to the challenge."""
-    client = authenticate_client(
-        server, site, form, event, authorization=authorization, allow_public=True
-    )
+    client = authenticate_client(server, site, form, authorization=authorization, allow_public=True)
+    event.client_id = client.client_id
     code, redirect_uri, verifier = (
         form.get("code"),
         form.get("redirect_uri"),
@@ -291,9 +289,8 @@ def refresh_token(
 ) -> dict[str, Any]:
     """RFC 6749 §6: the presented refresh token is spent (rotation) and a new one issued; the
     scope may only narrow."""
-    client = authenticate_client(
-        server, site, form, event, authorization=authorization, allow_public=True
-    )
+    client = authenticate_client(server, site, form, authorization=authorization, allow_public=True)
+    event.client_id = client.client_id
     presented = form.get("refresh_token")
     if not presented:
         raise invalid_request("refresh_token is required")
@@ -340,7 +337,6 @@ def introspect(
     server: AuthServer,
     site: Site,
     form: dict[str, str],
-    event: AuthEvent,
     *,
     bearer: str | None = None,
     authorization: str = "",
@@ -348,9 +344,7 @@ def introspect(
     """RFC 7662 §2.2: the admin token or an authenticated confidential client may ask; anything
     not active (unknown, expired, revoked) is just ``{"active": false}``."""
     if not (bearer and server.is_admin_token(bearer)):
-        authenticate_client(
-            server, site, form, event, authorization=authorization, allow_public=False
-        )
+        authenticate_client(server, site, form, authorization=authorization, allow_public=False)
     token, claims = _presented_token(server, site, form)
     if claims is not None:
         if server.store.is_revoked(str(claims["jti"])):
@@ -382,9 +376,8 @@ def revoke(
 ) -> None:
     """RFC 7009 §2: a client revokes its own access or refresh token; a token of another
     client, or an unknown one, is silently ignored (§2.2: the response is 200 either way)."""
-    client = authenticate_client(
-        server, site, form, event, authorization=authorization, allow_public=True
-    )
+    client = authenticate_client(server, site, form, authorization=authorization, allow_public=True)
+    event.client_id = client.client_id
     token, claims = _presented_token(server, site, form)
     if claims is not None:
         if claims.get("client_id") == client.client_id:

@@ -209,7 +209,6 @@ async def introspect(request: Request) -> Response:
             server,
             site,
             form,
-            AuthEvent("oauth-token"),  # not audited: a lookup, not a grant
             bearer=_bearer(request),
             authorization=request.headers.get("authorization", ""),
         )
