@@ -1,15 +1,22 @@
-"""AuditEvent records of FHIR interactions (FHIR R4 AuditEvent, IHE BALP "RESTful" pattern).
+"""AuditEvent records of FHIR interactions (FHIR R4 AuditEvent, IHE BALP "RESTful" pattern)
+and of OAuth security events (RFC 6749 grants, SMART sign-ins, RFC 7009 revocations, RFC 7591
+registrations; DICOM "User Authentication" / "Security Alert" event types).
 
 Pure: one interaction's facts in, one R4 AuditEvent JSON out. Deliberately PHI-free: no request
 or response bodies, no query strings (search values can be names or identifiers), only the
 interaction, the agent (client + user), the resource reference, outcome, source address and
 request id.
+
+``AuthEvent`` is the typed record the OAuth core (``auth/grants.py``, ``auth/authorize.py``)
+fills while it works: who the client and the user turned out to be. The web adapter adds the
+HTTP status and the network facts (``auth_facts``) and hands the result to the audit writer in
+one explicit call, so no part of the audit travels through request-state side channels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 AUDIT_TYPE = {
     "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
@@ -57,6 +64,7 @@ SECURITY_EVENTS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     ),
 }
 REQUEST_ID_SYSTEM = "urn:consilium:request-id"
+AuthEventKind = Literal["oauth-token", "oauth-login", "oauth-revoke", "oauth-register"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,42 @@ class AuditFacts:
     source_ip: str | None = None
     request_id: str | None = None
     method: str = ""
+
+
+@dataclass
+class AuthEvent:
+    """One OAuth security event as the core knows it (mutable: filled in as the core goes).
+
+    ``client_id`` is set as soon as the client is identified and ``user`` (the fhirUser) as soon
+    as the user has signed in or the code/refresh token named them, so a refusal after that
+    point is still attributed to them. Never holds credentials.
+    """
+
+    kind: AuthEventKind
+    client_id: str | None = None
+    user: str | None = None
+
+
+def auth_facts(
+    event: AuthEvent,
+    *,
+    status: int,
+    recorded: str,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+    method: str = "POST",
+) -> AuditFacts:
+    """The audit facts of an OAuth event once the adapter knows the HTTP outcome."""
+    return AuditFacts(
+        interaction=event.kind,
+        status=status,
+        recorded=recorded,
+        client_id=event.client_id,
+        user=event.user,
+        source_ip=source_ip,
+        request_id=request_id,
+        method=method,
+    )
 
 
 def outcome_code(status: int) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from mongoengine import DateTimeField, DictField, Document, ListField, StringField
@@ -166,7 +165,3 @@ def validate_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 
 def new_client_id() -> str:
     return secrets.token_urlsafe(18).replace("_", "-")
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

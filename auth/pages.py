@@ -1,4 +1,5 @@
-"""Server-rendered login/consent and error pages (SMART App Launch "authorize" step).
+"""Server-rendered login/consent, patient-picker and error pages (SMART App Launch
+"authorize" step, RFC 6749 §4.1.1 end-user authorization).
 
 ``string.Template`` files under ``templates/``; every value inserted is escaped with
 ``html.escape`` here, in one place, so no user- or client-supplied text reaches the page raw.
@@ -23,6 +24,16 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _hidden(params: dict[str, str]) -> str:
+    return "\n".join(
+        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in params.items()
+    )
+
+
+def _scope_items(scopes: list[str]) -> str:
+    return "".join(f"<li>{_e(s)}</li>" for s in scopes)
+
+
 def login_page(
     *,
     action: str,
@@ -31,27 +42,54 @@ def login_page(
     params: dict[str, str],
     error: str = "",
     username: str = "",
-    patients: list[tuple[str, str]] | None = None,
+    ask_patient: bool = False,
 ) -> str:
-    hidden = "\n".join(
-        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in params.items()
-    )
+    """``ask_patient``: a standalone launch with ``launch/patient``. The id field is optional:
+    left empty, the user chooses from a list of their patients once signed in."""
     picker = ""
-    if patients is not None and not patients:
-        picker = '<label>Patient id <input name="patient" required></label>'
-    elif patients is not None:
-        options = "".join(
-            f'<option value="{_e(pid)}">{_e(label)}</option>' for pid, label in patients
+    if ask_patient:
+        picker = (
+            '<label>Patient id <input name="patient" autocomplete="off"'
+            ' placeholder="leave empty to choose from your patients after signing in"></label>'
         )
-        picker = f'<label>Patient <select name="patient" required>{options}</select></label>'
     return _template("login.html").substitute(
         action=_e(action),
         client_name=_e(client_name),
-        scope_items="".join(f"<li>{_e(s)}</li>" for s in scopes),
+        scope_items=_scope_items(scopes),
         error=_e(error),
-        hidden=hidden,
+        hidden=_hidden(params),
         username=_e(username),
         patient_picker=picker,
+    )
+
+
+def patient_page(
+    *,
+    action: str,
+    client_name: str,
+    scopes: list[str],
+    params: dict[str, str],
+    username: str,
+    choices: list[tuple[str, str]],
+    truncated: bool = False,
+) -> str:
+    """The standalone-launch patient picker, shown only after a successful sign-in; ``params``
+    carries the authorization request and the sign-in ticket as hidden fields."""
+    options = "".join(f'<option value="{_e(pid)}">{_e(label)}</option>' for pid, label in choices)
+    note = (
+        f"Only the first {len(choices)} patients are listed; to choose another, sign in again"
+        " and enter the patient's id."
+        if truncated
+        else ""
+    )
+    return _template("patient.html").substitute(
+        action=_e(action),
+        client_name=_e(client_name),
+        scope_items=_scope_items(scopes),
+        hidden=_hidden(params),
+        username=_e(username),
+        options=options,
+        note=_e(note),
     )
 
 

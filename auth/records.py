@@ -1,8 +1,11 @@
-"""Short-lived server records: used assertion jtis, codes, refresh tokens, launch contexts.
+"""Short-lived server records: used assertion jtis, codes, refresh tokens, launch contexts,
+sign-in tickets.
 
 Each has an ``expires_at`` with a TTL index (MongoDB removes it after expiry), but every check
 also compares ``expires_at`` itself because TTL deletion is lazy. RFC 7523 §3 (jti replay),
-RFC 6749 §4.1.2 (single-use codes), §10.4 (refresh token rotation), SMART EHR launch.
+RFC 6749 §4.1.2 (single-use codes), §10.4 (refresh token rotation), SMART EHR launch, and the
+SMART standalone-launch patient picker (a ticket standing in for the password between the sign-in
+and the picker page).
 """
 
 from __future__ import annotations
@@ -49,6 +52,15 @@ class LaunchContextBase(Document):  # type: ignore[misc]
     meta: dict[str, Any] = {"abstract": True, "indexes": [_TTL]}
     launch = StringField(primary_key=True)
     patient = StringField(required=True)
+    expires_at = DateTimeField(required=True)
+
+
+class SignInTicketBase(Document):  # type: ignore[misc]
+    meta: dict[str, Any] = {"abstract": True, "indexes": [_TTL]}
+    ticket_hash = StringField(primary_key=True)
+    binding = StringField(required=True)  # hash of the authorization request it belongs to
+    username = StringField(required=True)
+    used = BooleanField(default=False)
     expires_at = DateTimeField(required=True)
 
 

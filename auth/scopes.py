@@ -125,16 +125,6 @@ def split_scopes(raw: str | None) -> list[str]:
     return list(seen)
 
 
-def parse_scopes(scopes: Iterable[str]) -> tuple[Permission, ...]:
-    """Every resource scope of a grant (raises ``ScopeError`` on the first bad one)."""
-    out = []
-    for s in scopes:
-        p = parse_scope(s)
-        if p is not None:
-            out.append(p)
-    return tuple(out)
-
-
 def is_valid_scope(scope: str) -> bool:
     try:
         parse_scope(scope)

@@ -1,7 +1,7 @@
 """Persistence for the auth core: mongoengine Documents bound to a per-app connection alias.
 
 Holds the RFC 7591 client registrations, SMART users, RFC 7523 used jtis, RFC 6749 codes and
-refresh tokens, EHR launch contexts and RFC 7009 revocations.
+refresh tokens, EHR launch contexts, patient-picker sign-in tickets and RFC 7009 revocations.
 
 Why per-alias concrete classes: mongoengine Documents name their connection in class metadata.
 ``switch_db`` flips that metadata process-wide (not thread-safe), and tests run many apps with
@@ -67,6 +67,7 @@ class AuthStore:
         self.Refresh: Any = _bind(records.RefreshTokenBase, self.alias, "oauth_refresh", suffix)
         self.Launch: Any = _bind(records.LaunchContextBase, self.alias, "oauth_launch", suffix)
         self.Revoked: Any = _bind(records.RevokedTokenBase, self.alias, "oauth_revoked", suffix)
+        self.Ticket: Any = _bind(records.SignInTicketBase, self.alias, "oauth_tickets", suffix)
 
     def close(self) -> None:
         mongoengine.disconnect(alias=self.alias)
@@ -194,9 +195,34 @@ class AuthStore:
             return None
         return rec
 
+    # ------------------------------------------------------------------- sign-in tickets
+    def create_ticket(self, lifetime: int, *, binding: str, username: str) -> str:
+        ticket = secrets.token_urlsafe(32)
+        self.Ticket(
+            ticket_hash=_hash(ticket),
+            binding=binding,
+            username=username,
+            expires_at=_now() + timedelta(seconds=lifetime),
+        ).save(force_insert=True)
+        return ticket
+
+    def redeem_ticket(self, ticket: str, binding: str) -> Any:
+        """Spend a sign-in ticket of this authorization request; the user, or None if the
+        ticket is unknown, used, expired or belongs to another request."""
+        if not isinstance(ticket, str) or not ticket or len(ticket) > 256:
+            return None
+        rec = self.Ticket.objects(pk=_hash(ticket), used=False).modify(set__used=True)
+        if rec is None or _utc(rec.expires_at) <= _now() or rec.binding != binding:
+            return None
+        return self.get_user(rec.username)
+
     # ---------------------------------------------------------------------- revoked tokens
     def revoke_access(self, jti: str, exp: int) -> None:
         self.Revoked.objects(pk=jti).upsert_one(set__expires_at=datetime.fromtimestamp(exp, UTC))
+
+    def revoked_jtis(self) -> set[str]:
+        """Every revoked access-token id still on record (the verifier caches this set)."""
+        return {d.jti for d in self.Revoked.objects.only("jti")}
 
     def is_revoked(self, jti: str) -> bool:
         return self.Revoked.objects(pk=jti).first() is not None

@@ -2,6 +2,9 @@
 
 - ``AuditMiddleware`` (pure ASGI, outermost) sees the final status of every ``/fhir`` request,
   including 401/403/413 refusals raised before a handler runs, and enqueues the facts.
+- ``record_auth_event`` is the hook the OAuth adapter calls with the typed ``AuthEvent`` the
+  auth core filled in (who was granted or refused what), so OAuth auditing needs no
+  ``request.state`` side channel.
 - ``AuditWriter`` drains the queue on a background thread into a lean durable log (one bucket
   document per ~50 ms of traffic), then materializes the log into searchable AuditEvent
   resources when the server has spare time. That split is what keeps the read benchmark within
@@ -28,10 +31,10 @@ from dataclasses import fields
 from typing import Any
 
 import pymongo
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from auth.audit import AuditFacts, build_audit_event
+from auth.audit import AuditFacts, AuthEvent, auth_facts, build_audit_event
 from resources.validation import ID_PATTERN
 from server.database import Doc, Store
 from server.deps import AppState
@@ -46,13 +49,6 @@ BATCH = 500
 LINGER_SECONDS = 0.05
 _STOP = object()
 _SKIP_PREFIXES = ("/fhir/metadata", "/fhir/.well-known")
-# OAuth endpoints audited as security events (token grants, sign-ins, revocations).
-_OAUTH_EVENTS = {
-    ("POST", "/oauth/token"): "oauth-token",
-    ("POST", "/oauth/authorize"): "oauth-login",
-    ("POST", "/oauth/revoke"): "oauth-revoke",
-    ("POST", "/oauth/register"): "oauth-register",
-}
 AUDIT_LOG = "_audit_log"
 _FACT_FIELDS = frozenset(f.name for f in fields(AuditFacts))
 
@@ -259,8 +255,7 @@ class AuditMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "") if scope["type"] == "http" else ""
-        oauth = _OAUTH_EVENTS.get((str(scope.get("method", "")), path))
-        if oauth is None and (not path.startswith("/fhir") or path.startswith(_SKIP_PREFIXES)):
+        if not path.startswith("/fhir") or path.startswith(_SKIP_PREFIXES):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -276,28 +271,9 @@ class AuditMiddleware:
             await self.app(scope, receive, capture)
         finally:
             try:
-                if oauth is not None:
-                    self._record_oauth(scope, state, status, oauth)
-                else:
-                    self._record(scope, state, status, path)
+                self._record(scope, state, status, path)
             except Exception:
                 log.exception("could not queue an audit event")
-
-    def _record_oauth(self, scope: Scope, state: dict[str, Any], status: int, event: str) -> None:
-        """Who was granted (or refused) what; set by the OAuth handlers in ``request.state``."""
-        client = scope.get("client")
-        self.writer.submit(
-            AuditFacts(
-                interaction=event,
-                status=status,
-                recorded=fhir_instant(now()),
-                client_id=state.get("audit_client"),
-                user=state.get("audit_user"),
-                source_ip=client[0] if client else None,
-                request_id=state.get("request_id"),
-                method=str(scope.get("method", "")),
-            )
-        )
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, path: str) -> None:
         method = str(scope.get("method", ""))
@@ -332,6 +308,30 @@ def audit_plugin(app: FastAPI, state: AppState) -> None:
     # Before the store closes (shutdown hooks run in order; the auth store closes after).
     state.shutdown_hooks.insert(0, writer.close)
     app.add_middleware(AuditMiddleware, writer=writer)
+
+
+def record_auth_event(request: Request, event: AuthEvent, status: int) -> None:
+    """The one way OAuth security events (token grants and refusals, sign-ins, revocations,
+    registrations) reach the audit: the OAuth adapter (``server/rest/oauth.py``) calls it once
+    per request with the event the auth core filled in and the final HTTP status. Nothing is
+    recorded when audit is off."""
+    writer = request.app.state.consilium.audit_writer
+    if writer is None:
+        return
+    client = request.scope.get("client")
+    try:
+        writer.submit(
+            auth_facts(
+                event,
+                status=status,
+                recorded=fhir_instant(now()),
+                source_ip=client[0] if client else None,
+                request_id=getattr(request.state, "request_id", None),
+                method=request.method,
+            )
+        )
+    except Exception:
+        log.exception("could not queue an OAuth audit event")
 
 
 def audit_bundle_entries(request: Any, body: Any, response_bundle: dict[str, Any]) -> None:

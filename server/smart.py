@@ -72,8 +72,7 @@ class AuthRuntime:
         now = time.monotonic()
         if now - self._revoked_loaded > REVOCATION_REFRESH_SECONDS:
             with self._lock:
-                docs = self.store.Revoked.objects.only("jti")
-                self._revoked = {d.jti for d in docs}
+                self._revoked = self.store.revoked_jtis()
                 self._revoked_loaded = now
         return jti in self._revoked
 

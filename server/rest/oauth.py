@@ -1,19 +1,25 @@
-"""OAuth 2.0 / SMART endpoints (public: no bearer token needed to reach them).
+"""OAuth 2.0 / SMART endpoints: the thin FastAPI adapter around the framework-free core in
+``auth/`` (public: no bearer token needed to reach them).
 
 - ``GET /fhir/.well-known/smart-configuration`` — SMART App Launch 2.x §"Conformance" discovery;
 - ``GET /oauth/jwks`` — our public keys (RFC 7517);
 - ``POST /oauth/register`` — dynamic client registration (RFC 7591), admin bearer token only;
 - ``POST /oauth/token`` — client_credentials with a JWT assertion (SMART Backend Services),
   authorization_code + PKCE (RFC 6749 §4.1, RFC 7636), refresh_token with rotation;
-- ``GET/POST /oauth/authorize`` — login + consent page, standalone and EHR launch;
+- ``GET/POST /oauth/authorize`` — login + consent page, patient picker, standalone and EHR launch;
 - ``POST /oauth/launch`` — create an EHR launch context (admin);
 - ``POST /oauth/introspect`` (RFC 7662) and ``POST /oauth/revoke`` (RFC 7009).
-Errors are RFC 6749 §5.2 JSON, never OperationOutcome. Handlers only parse and format: the
-checks live in ``auth/`` and ``server/oauth_grants.py``.
+
+Handlers only parse the request (form fields once each, headers), call ``auth.grants`` /
+``auth.authorize`` / ``auth.discovery``, and render JSON, redirects or pages. Errors are RFC 6749
+§5.2 JSON, never OperationOutcome. Token, sign-in, revocation and registration requests each
+carry an ``auth.audit.AuthEvent`` the core fills in; the handler gives it, with the final status,
+to ``server.audit.record_auth_event``, the one way OAuth events reach the audit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,22 +28,49 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from auth import authorize as authz
+from auth import discovery, grants
+from auth.audit import AuthEvent
 from auth.errors import OAuthError, invalid_request
-from auth.pages import error_page, login_page
-from server import oauth_grants as grants
+from auth.grants import AuthServer, Site
+from auth.pages import error_page, login_page, patient_page
+from server.audit import record_auth_event
+from server.deps import get_state
+from server.oauth_patients import RepositoryPatients
 from server.smart import AuthRuntime
 
 router = APIRouter()
 discovery_router = APIRouter()
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+PAGE_HEADERS = {**NO_STORE, "X-Frame-Options": "DENY"}
 MAX_FORM_FIELDS = 40
 
 
 def _runtime(request: Request) -> AuthRuntime:
+    """The one place this adapter reaches the app's ``AuthRuntime``."""
     runtime: AuthRuntime | None = request.app.state.consilium.auth
     assert runtime is not None  # the OAuth routes are mounted by the SMART plugin, which sets it
     return runtime
+
+
+def _core(request: Request) -> tuple[AuthServer, Site]:
+    """The core's services and the site as this request sees it (host, base URL)."""
+    runtime = _runtime(request)
+    settings = runtime.settings
+    server = AuthServer(
+        store=runtime.store,
+        keys=lambda: runtime.keys,
+        access_token_lifetime=settings.access_token_lifetime_seconds,
+        admin_token=settings.admin_token,
+        note_revoked=runtime.note_revoked,
+    )
+    site = Site(
+        issuer=runtime.issuer(request),
+        fhir_base=runtime.fhir_base(request),
+        oauth_base=runtime.endpoint(request, "").rstrip("/"),
+    )
+    return server, site
 
 
 def oauth_json(
@@ -83,33 +116,32 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def _require_admin(request: Request, runtime: AuthRuntime) -> None:
-    if not runtime.settings.admin_token:
-        raise OAuthError(
-            "access_denied", "registration is closed: no admin token is configured", 403
-        )
-    token = _bearer(request)
-    if token is None or not runtime.is_admin_token(token):
-        raise OAuthError("invalid_token", "an admin bearer token is required", 401)
-    request.state.audit_client = "admin"
+async def _audited(request: Request, event: AuthEvent, pending: Awaitable[Response]) -> Response:
+    """Await the handler's response and audit the event with its final status (500 when the
+    handler failed unexpectedly), so every attempt is recorded, granted or refused."""
+    status = 500
+    try:
+        response = await pending
+        status = response.status_code
+        return response
+    finally:
+        record_auth_event(request, event, status)
 
 
 # ----------------------------------------------------------------------------------- discovery
 @discovery_router.get("/.well-known/smart-configuration")
 def smart_configuration(request: Request) -> Response:
-    runtime = _runtime(request)
+    _, site = _core(request)
     return Response(
-        content=orjson.dumps(grants.smart_configuration(runtime, request)),
-        media_type="application/json",
+        content=orjson.dumps(discovery.smart_configuration(site)), media_type="application/json"
     )
 
 
 @discovery_router.get("/.well-known/openid-configuration")
 def openid_configuration(request: Request) -> Response:
-    runtime = _runtime(request)
+    _, site = _core(request)
     return Response(
-        content=orjson.dumps(grants.openid_configuration(runtime, request)),
-        media_type="application/json",
+        content=orjson.dumps(discovery.openid_configuration(site)), media_type="application/json"
     )
 
 
@@ -123,29 +155,46 @@ def jwks(request: Request) -> Response:
 # -------------------------------------------------------------------------------- registration
 @router.post("/register")
 async def register(request: Request) -> Response:
-    runtime = _runtime(request)
+    event = AuthEvent("oauth-register")
+    return await _audited(request, event, _register(request, event))
+
+
+async def _register(request: Request, event: AuthEvent) -> Response:
+    server, _ = _core(request)
     try:
-        _require_admin(request, runtime)
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            raise invalid_request("registration requests are application/json")
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise OAuthError("invalid_client_metadata", "body is not JSON") from exc
-        client = await run_in_threadpool(runtime.store.register_client, body)
+        body = await request.body()
+        metadata = await run_in_threadpool(
+            grants.register,
+            server,
+            _bearer(request),
+            request.headers.get("content-type", ""),
+            body,
+            event,
+        )
     except OAuthError as exc:
         return oauth_error(exc)
-    return oauth_json(client.to_metadata(), 201)
+    return oauth_json(metadata, 201)
 
 
 # ---------------------------------------------------------------------------------- token
 @router.post("/token")
 async def token(request: Request) -> Response:
-    runtime = _runtime(request)
+    event = AuthEvent("oauth-token")
+    return await _audited(request, event, _token(request, event))
+
+
+async def _token(request: Request, event: AuthEvent) -> Response:
+    server, site = _core(request)
     try:
         form = await _form(request)
-        body = await run_in_threadpool(grants.token_request, runtime, request, form)
+        body = await run_in_threadpool(
+            grants.token_request,
+            server,
+            site,
+            form,
+            event,
+            authorization=request.headers.get("authorization", ""),
+        )
     except OAuthError as exc:
         return oauth_error(exc)
     return oauth_json(body)
@@ -153,10 +202,17 @@ async def token(request: Request) -> Response:
 
 @router.post("/introspect")
 async def introspect(request: Request) -> Response:
-    runtime = _runtime(request)
+    server, site = _core(request)
     try:
         form = await _form(request)
-        body = await run_in_threadpool(grants.introspect, runtime, request, form, _bearer(request))
+        body = await run_in_threadpool(
+            grants.introspect,
+            server,
+            site,
+            form,
+            bearer=_bearer(request),
+            authorization=request.headers.get("authorization", ""),
+        )
     except OAuthError as exc:
         return oauth_error(exc)
     return oauth_json(body)
@@ -164,10 +220,22 @@ async def introspect(request: Request) -> Response:
 
 @router.post("/revoke")
 async def revoke(request: Request) -> Response:
-    runtime = _runtime(request)
+    event = AuthEvent("oauth-revoke")
+    return await _audited(request, event, _revoke(request, event))
+
+
+async def _revoke(request: Request, event: AuthEvent) -> Response:
+    server, site = _core(request)
     try:
         form = await _form(request)
-        await run_in_threadpool(grants.revoke, runtime, request, form)
+        await run_in_threadpool(
+            grants.revoke,
+            server,
+            site,
+            form,
+            event,
+            authorization=request.headers.get("authorization", ""),
+        )
     except OAuthError as exc:
         return oauth_error(exc)
     return oauth_json({})
@@ -176,14 +244,10 @@ async def revoke(request: Request) -> Response:
 @router.post("/launch")
 async def launch(request: Request) -> Response:
     """EHR launch: bind a patient context to a one-time ``launch`` value (admin only)."""
-    runtime = _runtime(request)
+    server, _ = _core(request)
     try:
-        _require_admin(request, runtime)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise invalid_request('body must be JSON: {"patient": "<id>"}') from exc
-        value = await run_in_threadpool(grants.create_launch, runtime, body)
+        body = await request.body()
+        value = await run_in_threadpool(grants.create_launch, server, _bearer(request), body)
     except OAuthError as exc:
         return oauth_error(exc)
     return oauth_json({"launch": value}, 201)
@@ -192,16 +256,19 @@ async def launch(request: Request) -> Response:
 # ------------------------------------------------------------------------------- authorize
 @router.get("/authorize")
 async def authorize_get(request: Request) -> Response:
-    runtime = _runtime(request)
     params = dict(request.query_params.items())
     if len(request.query_params.multi_items()) != len(params):
         return HTMLResponse(error_page("invalid_request", "repeated parameters"), 400)
-    return await run_in_threadpool(_authorize, runtime, request, params, None)
+    return await run_in_threadpool(_authorize, request, params, None, None)
 
 
 @router.post("/authorize")
 async def authorize_post(request: Request) -> Response:
-    runtime = _runtime(request)
+    event = AuthEvent("oauth-login")
+    return await _audited(request, event, _authorize_post(request, event))
+
+
+async def _authorize_post(request: Request, event: AuthEvent) -> Response:
     try:
         form = await _form(request)
     except OAuthError as exc:
@@ -209,17 +276,21 @@ async def authorize_post(request: Request) -> Response:
     # SMART "authorize-post": an app may POST the authorization request itself; only a form
     # carrying the login fields is a sign-in attempt.
     submitted = form if ("username" in form or "decision" in form) else None
-    return await run_in_threadpool(_authorize, runtime, request, form, submitted)
+    return await run_in_threadpool(_authorize, request, form, submitted, event)
 
 
 def _authorize(
-    runtime: AuthRuntime, request: Request, params: dict[str, str], submitted: dict[str, str] | None
+    request: Request,
+    params: dict[str, str],
+    submitted: dict[str, str] | None,
+    event: AuthEvent | None,
 ) -> Response:
+    server, site = _core(request)
     try:
-        req = grants.check_authorize_request(runtime, request, params)
-    except grants.NoRedirect as exc:
+        req = authz.check_authorize_request(server, site, params)
+    except authz.NoRedirect as exc:
         return HTMLResponse(error_page(exc.error, exc.description), 400)
-    except grants.RedirectError as exc:
+    except authz.RedirectError as exc:
         return _redirect(
             exc.redirect_uri, {"error": exc.error, "error_description": exc.description}, exc.state
         )
@@ -228,17 +299,28 @@ def _authorize(
     error = ""
     if submitted is not None:
         try:
-            code = grants.approve(runtime, req, submitted, request)
-        except grants.LoginFailed as exc:
-            error = str(exc)
-        except grants.RedirectError as exc:
-            return _redirect(
-                exc.redirect_uri,
-                {"error": exc.error, "error_description": exc.description},
-                exc.state,
+            outcome = authz.approve(
+                server,
+                req,
+                submitted,
+                event or AuthEvent("oauth-login"),
+                RepositoryPatients(get_state(request)),
             )
+        except authz.LoginFailed as exc:
+            error = str(exc)
         else:
-            return _redirect(req.redirect_uri, {"code": code}, req.state)
+            if isinstance(outcome, authz.Approved):
+                return _redirect(req.redirect_uri, {"code": outcome.code}, req.state)
+            page = patient_page(
+                action=str(request.url.path),
+                client_name=req.client_name,
+                scopes=req.scopes,
+                params={**req.form_params(), "ticket": outcome.ticket},
+                username=outcome.username,
+                choices=outcome.choices,
+                truncated=outcome.truncated,
+            )
+            return HTMLResponse(page, 200, headers=PAGE_HEADERS)
     page = login_page(
         action=str(request.url.path),
         client_name=req.client_name,
@@ -246,13 +328,9 @@ def _authorize(
         params=req.form_params(),
         error=error,
         username=(submitted or {}).get("username", ""),
-        patients=grants.patient_choices(runtime, request, submitted)
-        if req.needs_patient_picker
-        else None,
+        ask_patient=req.needs_patient_choice,
     )
-    return HTMLResponse(
-        page, 200 if not error else 401, headers={**NO_STORE, "X-Frame-Options": "DENY"}
-    )
+    return HTMLResponse(page, 200 if not error else 401, headers=PAGE_HEADERS)
 
 
 def _redirect(uri: str, params: dict[str, str], state: str | None) -> Response:

@@ -56,7 +56,7 @@ def _audited_request_ids(data_dir: Path) -> set[str]:
         app = create_app(settings)
         try:
             # Whatever the stopped server logged but did not materialize becomes searchable.
-            app.state.consilium.extras["audit_writer"].flush(materialize=True)
+            app.state.consilium.audit_writer.flush(materialize=True)
             with TestClient(app) as client:
                 bundle = client.get("/fhir/AuditEvent", params={"_count": "1000"}).json()
         finally:

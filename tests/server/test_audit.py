@@ -145,3 +145,52 @@ def test_each_batch_entry_is_audited_with_its_own_outcome(app: FastAPI, c: TestC
     assert subtypes == [("batch", "0"), ("create", "0"), ("read", "4")]
     create = next(e for e in events(app) if e["subtype"][0]["code"] == "create")
     assert create["entity"][0]["what"]["reference"] == f"Patient/{created}"
+
+
+def test_sign_ins_are_security_events_naming_client_and_user(app: FastAPI, c: TestClient) -> None:
+    import base64
+    import hashlib
+    import secrets
+
+    from tests.smart_helpers import register
+
+    store = app.state.consilium.auth.store
+    store.add_user("dr.a", "correct horse", "PractitionerRole/role-a")
+    cid = register(
+        c,
+        {
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://app.example/cb"],
+            "scope": "openid fhirUser user/*.rs",
+        },
+    )["client_id"]
+    digest = hashlib.sha256(secrets.token_urlsafe(48).encode()).digest()
+    params = {
+        "response_type": "code",
+        "client_id": cid,
+        "redirect_uri": "https://app.example/cb",
+        "scope": "user/*.rs",
+        "state": "s",
+        "aud": "http://testserver/fhir",
+        "code_challenge": base64.urlsafe_b64encode(digest).decode().rstrip("="),
+        "code_challenge_method": "S256",
+        "decision": "allow",
+        "username": "dr.a",
+    }
+    ok = c.post(
+        "/oauth/authorize", data={**params, "password": "correct horse"}, follow_redirects=False
+    )
+    bad = c.post("/oauth/authorize", data={**params, "password": "wrong"})
+    assert (ok.status_code, bad.status_code) == (302, 401)
+    logins = sorted(
+        (e["outcome"], [a["who"] for a in e["agent"]])
+        for e in events(app)
+        if e["outcomeDesc"].startswith("HTTP") and e["subtype"][0]["code"] == "110122"
+    )
+    client_who = {"identifier": {"system": "urn:consilium:oauth-client", "value": cid}}
+    assert logins == [
+        ("0", [client_who, {"reference": "PractitionerRole/role-a"}]),
+        ("4", [client_who]),
+    ]
+    assert "correct horse" not in str(events(app))

@@ -292,3 +292,82 @@ def test_authorization_request_may_be_posted(c: TestClient, app_id: str) -> None
     _, challenge = pkce_pair()
     r = c.post("/oauth/authorize", data=auth_params(app_id, challenge))
     assert r.status_code == 200 and 'name="password"' in r.text
+
+
+# ------------------------------------------------------------------- standalone patient picker
+def picker(c: TestClient, params: dict[str, str]) -> Any:
+    """Sign in without a patient id: the picker page of the patients this user may see."""
+    r = login(c, params, patient="")
+    assert r.status_code == 200, r.text
+    return r
+
+
+def ticket_of(page: Any) -> str:
+    marker = 'name="ticket" value="'
+    start = page.text.index(marker) + len(marker)
+    return str(page.text[start : page.text.index('"', start)])
+
+
+def choose(c: TestClient, params: dict[str, str], ticket: str, patient: str) -> Any:
+    form = {**params, "ticket": ticket, "patient": patient, "decision": "allow"}
+    return c.post("/oauth/authorize", data=form)
+
+
+def test_picker_lists_only_the_users_patients(c: TestClient, app_id: str) -> None:
+    _, challenge = pkce_pair()
+    page = picker(c, auth_params(app_id, challenge))
+    assert '<option value="pat-a">' in page.text and "FamilyA" in page.text
+    assert "pat-b" not in page.text and "FamilyB" not in page.text
+    assert 'name="password"' not in page.text  # the ticket stands in for the password
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_patient_chosen_in_the_picker_becomes_the_launch_context(
+    c: TestClient, app_id: str
+) -> None:
+    verifier, challenge = pkce_pair()
+    params = auth_params(app_id, challenge)
+    code = code_from(choose(c, params, ticket_of(picker(c, params)), "pat-a"))
+    r = exchange(c, app_id, code, verifier)
+    assert r.status_code == 200 and r.json()["patient"] == "pat-a"
+
+
+def test_picker_ticket_is_single_use(c: TestClient, app_id: str) -> None:
+    _, challenge = pkce_pair()
+    params = auth_params(app_id, challenge)
+    ticket = ticket_of(picker(c, params))
+    assert choose(c, params, ticket, "pat-a").status_code == 302
+    again = choose(c, params, ticket, "pat-a")
+    assert again.status_code == 401 and "sign in again" in again.text
+
+
+def test_picker_ticket_does_not_unlock_an_unlisted_patient(c: TestClient, app_id: str) -> None:
+    _, challenge = pkce_pair()
+    params = auth_params(app_id, challenge)
+    r = choose(c, params, ticket_of(picker(c, params)), "pat-b")
+    assert r.status_code == 401 and "not available" in r.text
+
+
+def test_picker_ticket_is_bound_to_its_authorization_request(c: TestClient, app_id: str) -> None:
+    _, challenge = pkce_pair()
+    ticket = ticket_of(picker(c, auth_params(app_id, challenge)))
+    _, other_challenge = pkce_pair()
+    r = choose(c, auth_params(app_id, other_challenge), ticket, "pat-a")
+    assert r.status_code == 401 and "location" not in r.headers
+
+
+def test_picker_is_never_shown_without_a_valid_password(c: TestClient, app_id: str) -> None:
+    _, challenge = pkce_pair()
+    r = login(c, auth_params(app_id, challenge), password="nope", patient="")
+    assert r.status_code == 401
+    assert "FamilyA" not in r.text and "pat-a" not in r.text
+
+
+def test_user_without_patients_gets_no_picker(c: TestClient, app_id: str) -> None:
+    store = c.app.state.consilium.auth.store  # type: ignore[attr-defined]
+    store.add_user(
+        "dr.z", "pw z", "PractitionerRole/role-z", organization="clinic-z", role="clinic"
+    )
+    _, challenge = pkce_pair()
+    r = login(c, auth_params(app_id, challenge), username="dr.z", password="pw z", patient="")
+    assert r.status_code == 401 and "no patient is available" in r.text
