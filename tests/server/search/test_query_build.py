@@ -86,10 +86,20 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
         {"idx.date@eq": {"$ne": "2020"}, "idx.date@lo": {"$exists": True}},
     ),
     # number / quantity
-    ("RiskAssessment", "probability", "0.5", {"idx.probability": {"$gte": N(0.45), "$lt": N(0.55)}}),
+    (
+        "RiskAssessment",
+        "probability",
+        "0.5",
+        {"idx.probability": {"$gte": N(0.45), "$lt": N(0.55)}},
+    ),
     ("RiskAssessment", "probability", "gt0.5", {"idx.probability": {"$gt": N(0.5)}}),
     ("RiskAssessment", "probability", "le100", {"idx.probability": {"$lte": N(100)}}),
-    ("RiskAssessment", "probability", "ap100", {"idx.probability": {"$gte": N(90), "$lte": N(110)}}),
+    (
+        "RiskAssessment",
+        "probability",
+        "ap100",
+        {"idx.probability": {"$gte": N(90), "$lte": N(110)}},
+    ),
     ("Observation", "value-quantity", "lt5", {"idx.value-quantity": {"$lt": N(5)}}),
     (
         "Observation",
