@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -33,6 +32,9 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 INT32 = (-(2**31), 2**31 - 1)
 INT_RANGES = {"integer": INT32, "positiveInt": (1, INT32[1]), "unsignedInt": (0, INT32[1])}
 DATE_HEAD = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# datatypes.html#string: "Strings SHALL NOT contain Unicode character points below 32, except
+# for u0009 (horizontal tab), u0010 (carriage return) and u0013 (line feed)".
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 BASE64_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/="
 
 
@@ -95,6 +97,20 @@ class Element:
         return self.max is None or self.max > 1
 
 
+@dataclass(slots=True)
+class Field:
+    """One JSON property of a type, compiled for the walker (``_name`` ones too)."""
+
+    json: str
+    element: Element
+    tname: str
+    prim: Primitive | None
+    typedef: TypeDef | None  # complex or backbone type; None for primitives and Resource
+    is_array: bool
+    is_ext: bool  # ``_name``: the id/extensions of a primitive
+    choice: bool
+
+
 @dataclass
 class TypeDef:
     name: str
@@ -102,6 +118,9 @@ class TypeDef:
     by_json: dict[str, Element] = field(default_factory=dict)
     required: list[Element] = field(default_factory=list)
     choices: list[Element] = field(default_factory=list)
+    fields: dict[str, Field] = field(default_factory=dict)
+    # for each required element, every JSON name that makes it present (``_name`` included)
+    required_names: list[tuple[Element, tuple[str, ...]]] = field(default_factory=list)
 
 
 @dataclass
@@ -136,147 +155,172 @@ def structure() -> Structure:
             if len(el.types) > 1:
                 td.choices.append(el)
         types[name] = td
+    for td in types.values():
+        for j, el in td.by_json.items():
+            tname = el.types[j]
+            prim = prims.get(tname)
+            choice = len(el.types) > 1
+            sub = types.get(tname) if prim is None and tname != "Resource" else None
+            td.fields[j] = Field(j, el, tname, prim, sub, el.is_array, False, choice)
+            if prim is not None:
+                element = types["Element"]
+                td.fields[f"_{j}"] = Field(
+                    f"_{j}", el, "Element", None, element, el.is_array, True, choice
+                )
+        for el in td.required:
+            names = list(el.types) + [f"_{j}" for j, t in el.types.items() if t in prims]
+            td.required_names.append((el, tuple(names)))
     return Structure(prims, types)
 
 
-def _present(obj: dict[str, Any], el: Element, primitive: Callable[[str], bool]) -> list[str]:
-    return [j for j, t in el.types.items() if j in obj or (primitive(t) and f"_{j}" in obj)]
+Path = Any  # a root name, or (parent path, key) / (parent path, index): rendered only on error
+
+
+def render(path: Path) -> str:
+    parts: list[str] = []
+    while isinstance(path, tuple):
+        path, seg = path
+        parts.append(f"[{seg}]" if isinstance(seg, int) else f".{seg}")
+    return str(path) + "".join(reversed(parts))
 
 
 class Walker:
-    """One validation pass; collects issues instead of stopping at the first."""
+    """One validation pass; collects issues instead of stopping at the first.
+
+    It also applies the FHIR JSON rules (json.html, datatypes.html#string) to every value it
+    visits: no null except as a primitive array's placeholder, no empty string, array or
+    object, no control character below U+0020 other than TAB, CR and LF.
+    """
 
     def __init__(self) -> None:
         self.s = structure()
         self.issues: Issues = []
 
-    def add(self, msg: str, path: str) -> None:
+    def add(self, msg: str, path: Path) -> None:
         if len(self.issues) < 100:  # enough to fix a request; bounded for hostile input
-            self.issues.append((msg, path))
+            self.issues.append((msg, render(path)))
 
-    def resource(self, value: Any, path: str, expected: str | None = None) -> None:
-        if not isinstance(value, dict):
+    def resource(self, value: Any, path: Path) -> None:
+        if type(value) is not dict:
             self.add("a resource must be a JSON object", path)
             return
         rtype = value.get("resourceType")
         if not isinstance(rtype, str) or not is_resource_type(rtype):
-            self.add(f"unknown or missing resourceType: {rtype!r}", f"{path}.resourceType")
-            return
-        if expected is not None and rtype != expected:
-            self.add(f"expected a {expected}, not a {rtype}", f"{path}.resourceType")
+            self.add(f"unknown or missing resourceType: {rtype!r}", (path, "resourceType"))
             return
         rid = value.get("id")
         if rid is not None and not (isinstance(rid, str) and ID_PATTERN.fullmatch(rid)):
-            self.add("id must match [A-Za-z0-9-.]{1,64}", f"{path}.id")
+            self.add("id must match [A-Za-z0-9-.]{1,64}", (path, "id"))
         self.complex(value, self.s.types[rtype], path)
 
-    def complex(self, obj: dict[str, Any], td: TypeDef, path: str) -> None:
-        prims = self.s.primitives
+    def complex(self, obj: dict[str, Any], td: TypeDef, path: Path) -> None:
+        if not obj:
+            self.add("empty objects are not allowed in FHIR JSON", path)
+            return
+        fields = td.fields
+        chosen: dict[str, str] | None = None
         for key, value in obj.items():
-            if key == "resourceType" and td.kind == "resource":
-                continue
-            if key == "fhir_comments":  # JSON comments (json.html): no data
-                continue
-            if key.startswith("_"):
-                el = td.by_json.get(key[1:])
-                if el is None or el.types[key[1:]] not in prims:
-                    self.add("unknown element", f"{path}.{key}")
+            f = fields.get(key)
+            if f is None:
+                if key == "resourceType" and td.kind == "resource":
                     continue
-                self.extensions(obj, key[1:], value, el, f"{path}.{key}")
-                continue
-            el = td.by_json.get(key)
-            if el is None:
-                self.add("unknown element", f"{path}.{key}")
-                continue
-            self.element(value, el, el.types[key], f"{path}.{key}", obj.get(f"_{key}"))
-        for el in td.required:
-            if not _present(obj, el, prims.__contains__):
-                self.add(f"required element is missing (min {el.min})", f"{path}.{el.name}")
-        for el in td.choices:
-            found = _present(obj, el, prims.__contains__)
-            if len(found) > 1:
-                self.add(
-                    f"only one of {', '.join(found)} may be present ({el.name} is a choice)",
-                    path,  # the element holding the choice, as other FHIR validators report it
-                )
-
-    def element(self, value: Any, el: Element, tname: str, path: str, ext: Any) -> None:
-        if el.is_array:
-            if not isinstance(value, list):
-                self.add(f"must be an array (max {el.max or '*'})", path)
-                return
-            if el.max is not None and len(value) > el.max:
-                self.add(f"at most {el.max} values are allowed", path)
-            if el.min > 1 and len(value) < el.min:
-                self.add(f"at least {el.min} values are required", path)
-            exts = ext if isinstance(ext, list) else []
-            for i, item in enumerate(value):
-                if item is None:
-                    if tname not in self.s.primitives or i >= len(exts) or exts[i] is None:
-                        self.add("null is only allowed where _element has a value", f"{path}[{i}]")
+                if key == "fhir_comments":  # JSON comments (json.html): no data
                     continue
-                self.value(item, el, tname, f"{path}[{i}]")
-        elif isinstance(value, list):
-            self.add("must be a single value, not an array (max 1)", path)
-        else:
-            self.value(value, el, tname, path)
+                self.add("unknown element", (path, key))
+                continue
+            if f.choice:
+                if chosen is None:
+                    chosen = {}
+                base = key[1:] if f.is_ext else key
+                first = chosen.setdefault(f.element.name, base)
+                if first != base:
+                    self.add(
+                        f"only one of {first}, {base} may be present "
+                        f"({f.element.name} is a choice)",
+                        path,  # the element holding the choice, as other validators report it
+                    )
+            if value is None:
+                self.add("null is not allowed in FHIR JSON; omit the element", (path, key))
+            elif f.is_array:
+                if type(value) is not list:
+                    self.add(f"must be an array (max {f.element.max or '*'})", (path, key))
+                elif not value:
+                    self.add("empty arrays are not allowed in FHIR JSON", (path, key))
+                else:
+                    self.array(obj, key, value, f, (path, key))
+            elif type(value) is list:
+                self.add("must be a single value, not an array (max 1)", (path, key))
+            else:
+                self.value(value, f, (path, key))
+        for el, names in td.required_names:
+            for n in names:
+                if n in obj:
+                    break
+            else:
+                self.add(f"required element is missing (min {el.min})", (path, el.name))
 
-    def value(self, value: Any, el: Element, tname: str, path: str) -> None:
-        prim = self.s.primitives.get(tname)
+    def array(self, obj: dict[str, Any], key: str, items: list[Any], f: Field, path: Path) -> None:
+        mx = f.element.max
+        if mx is not None and len(items) > mx:
+            self.add(f"at most {mx} values are allowed", path)
+        if f.element.min > 1 and len(items) < f.element.min:
+            self.add(f"at least {f.element.min} values are required", path)
+        twin: Any = None
+        if f.is_ext or f.prim is not None:  # primitive arrays pair with their ``_name`` array
+            twin = obj.get(key[1:] if f.is_ext else f"_{key}")
+            if twin is not None and (type(twin) is not list or len(twin) != len(items)):
+                if f.is_ext:
+                    self.add(f"must have as many items as {key[1:]}", path)
+                twin = None
+        for i, item in enumerate(items):
+            if item is None:
+                if twin is None or i >= len(twin) or twin[i] is None:
+                    self.add(
+                        "null is only allowed where the other of name/_name has a value", (path, i)
+                    )
+                continue
+            self.value(item, f, (path, i))
+
+    def value(self, value: Any, f: Field, path: Path) -> None:
+        prim = f.prim
         if prim is not None:
             msg = check_primitive(prim, value)
-            if msg is None and el.enum is not None and value not in el.enum:
-                msg = f"{value!r} is not one of the required codes: {', '.join(sorted(el.enum))}"
+            if msg is None and f.element.enum is not None and value not in f.element.enum:
+                codes = ", ".join(sorted(f.element.enum))
+                msg = f"{value!r} is not one of the required codes: {codes}"
             if msg is not None:
                 self.add(msg, path)
-        elif tname == "Resource":
+        elif f.typedef is not None:
+            if type(value) is not dict:
+                self.add(f"must be a JSON object ({f.tname})", path)
+            else:
+                self.complex(value, f.typedef, path)
+        else:  # Resource
             self.resource(value, path)
-        elif not isinstance(value, dict):
-            self.add(f"must be a JSON object ({tname})", path)
-        else:
-            self.complex(value, self.s.types[tname], path)
-
-    def extensions(
-        self, obj: dict[str, Any], name: str, value: Any, el: Element, path: str
-    ) -> None:
-        """``_name``: the id/extensions of a primitive, an array of them for a repeating one."""
-        element = self.s.types["Element"]
-        if el.is_array:
-            if not isinstance(value, list):
-                self.add("must be an array, parallel to the primitive's values", path)
-                return
-            values = obj.get(name)
-            if values is not None and (not isinstance(values, list) or len(values) != len(value)):
-                self.add(f"must have as many items as {name}", path)
-            for i, item in enumerate(value):
-                if item is None:
-                    if not isinstance(values, list) or i >= len(values) or values[i] is None:
-                        self.add(
-                            "null is only allowed where the primitive has a value", f"{path}[{i}]"
-                        )
-                elif isinstance(item, dict):
-                    self.complex(item, element, f"{path}[{i}]")
-                else:
-                    self.add("must be a JSON object (Element)", f"{path}[{i}]")
-        elif isinstance(value, dict):
-            self.complex(value, element, path)
-        else:
-            self.add("must be a JSON object (Element)", path)
 
 
 def check_primitive(prim: Primitive, value: Any) -> str | None:
-    """Why ``value`` is not a valid JSON ``prim``, or None."""
+    """Why ``value`` is not a valid JSON ``prim``, or None (JSON string rules included)."""
     kind = prim.json
     if kind == "string":
-        if not isinstance(value, str):
+        if type(value) is not str:
             return f"must be a JSON string ({prim.name})"
+        if not value:
+            return "empty strings are not allowed in FHIR JSON"
+        if not value.isprintable():  # fast path: most strings have no TAB, LF, NBSP…
+            bad = CONTROL.search(value)
+            if bad:
+                return (
+                    f"control character U+{ord(bad.group()):04X} is not allowed in a FHIR "
+                    "string (only TAB, CR and LF below U+0020)"
+                )
         if not prim.matches(value):
             return f"{value[:80]!r} is not a valid {prim.name}"
         if prim.name in ("date", "dateTime", "instant"):
             return _calendar(value)
         return None
     if kind == "boolean":
-        return None if isinstance(value, bool) else "must be a JSON boolean (true or false)"
+        return None if type(value) is bool else "must be a JSON boolean (true or false)"
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"must be a JSON number ({prim.name})"
     if kind == "integer":
@@ -303,7 +347,7 @@ def _calendar(value: str) -> str | None:
 
 
 def structure_issues(resource: dict[str, Any], resource_type: str) -> Issues:
-    """Every structural issue of ``resource`` as R4 ``resource_type`` (empty when valid)."""
+    """Every issue of ``resource`` as R4 ``resource_type`` (empty when valid)."""
     walker = Walker()
     walker.complex(resource, structure().types[resource_type], resource_type)
     return walker.issues
