@@ -173,15 +173,8 @@ def structure() -> Structure:
     return Structure(prims, types)
 
 
-Path = Any  # a root name, or (parent path, key) / (parent path, index): rendered only on error
-
-
-def render(path: Path) -> str:
-    parts: list[str] = []
-    while isinstance(path, tuple):
-        path, seg = path
-        parts.append(f"[{seg}]" if isinstance(seg, int) else f".{seg}")
-    return str(path) + "".join(reversed(parts))
+def join(path: str, seg: str | int) -> str:
+    return f"{path}[{seg}]" if isinstance(seg, int) else f"{path}.{seg}"
 
 
 class Walker:
@@ -190,30 +183,33 @@ class Walker:
     It also applies the FHIR JSON rules (json.html, datatypes.html#string) to every value it
     visits: no null except as a primitive array's placeholder, no empty string, array or
     object, no control character below U+0020 other than TAB, CR and LF.
+
+    Paths are strings built only when descending into an object or reporting an issue: a leaf
+    is checked with its parent's path and its key, so valid primitives cost no allocation.
     """
 
     def __init__(self) -> None:
         self.s = structure()
         self.issues: Issues = []
 
-    def add(self, msg: str, path: Path) -> None:
+    def add(self, msg: str, path: str, seg: str | int | None = None) -> None:
         if len(self.issues) < 100:  # enough to fix a request; bounded for hostile input
-            self.issues.append((msg, render(path)))
+            self.issues.append((msg, path if seg is None else join(path, seg)))
 
-    def resource(self, value: Any, path: Path) -> None:
+    def resource(self, value: Any, path: str) -> None:
         if type(value) is not dict:
             self.add("a resource must be a JSON object", path)
             return
         rtype = value.get("resourceType")
         if not isinstance(rtype, str) or not is_resource_type(rtype):
-            self.add(f"unknown or missing resourceType: {rtype!r}", (path, "resourceType"))
+            self.add(f"unknown or missing resourceType: {rtype!r}", path, "resourceType")
             return
         rid = value.get("id")
         if rid is not None and not (isinstance(rid, str) and ID_PATTERN.fullmatch(rid)):
-            self.add("id must match [A-Za-z0-9-.]{1,64}", (path, "id"))
+            self.add("id must match [A-Za-z0-9-.]{1,64}", path, "id")
         self.complex(value, self.s.types[rtype], path)
 
-    def complex(self, obj: dict[str, Any], td: TypeDef, path: Path) -> None:
+    def complex(self, obj: dict[str, Any], td: TypeDef, path: str) -> None:
         if not obj:
             self.add("empty objects are not allowed in FHIR JSON", path)
             return
@@ -226,7 +222,7 @@ class Walker:
                     continue
                 if key == "fhir_comments":  # JSON comments (json.html): no data
                     continue
-                self.add("unknown element", (path, key))
+                self.add("unknown element", path, key)
                 continue
             if f.choice:
                 if chosen is None:
@@ -240,26 +236,26 @@ class Walker:
                         path,  # the element holding the choice, as other validators report it
                     )
             if value is None:
-                self.add("null is not allowed in FHIR JSON; omit the element", (path, key))
+                self.add("null is not allowed in FHIR JSON; omit the element", path, key)
             elif f.is_array:
                 if type(value) is not list:
-                    self.add(f"must be an array (max {f.element.max or '*'})", (path, key))
+                    self.add(f"must be an array (max {f.element.max or '*'})", path, key)
                 elif not value:
-                    self.add("empty arrays are not allowed in FHIR JSON", (path, key))
+                    self.add("empty arrays are not allowed in FHIR JSON", path, key)
                 else:
-                    self.array(obj, key, value, f, (path, key))
+                    self.array(obj, key, value, f, f"{path}.{key}")
             elif type(value) is list:
-                self.add("must be a single value, not an array (max 1)", (path, key))
+                self.add("must be a single value, not an array (max 1)", path, key)
             else:
-                self.value(value, f, (path, key))
+                self.value(value, f, path, key)
         for el, names in td.required_names:
             for n in names:
                 if n in obj:
                     break
             else:
-                self.add(f"required element is missing (min {el.min})", (path, el.name))
+                self.add(f"required element is missing (min {el.min})", path, el.name)
 
-    def array(self, obj: dict[str, Any], key: str, items: list[Any], f: Field, path: Path) -> None:
+    def array(self, obj: dict[str, Any], key: str, items: list[Any], f: Field, path: str) -> None:
         mx = f.element.max
         if mx is not None and len(items) > mx:
             self.add(f"at most {mx} values are allowed", path)
@@ -276,12 +272,12 @@ class Walker:
             if item is None:
                 if twin is None or i >= len(twin) or twin[i] is None:
                     self.add(
-                        "null is only allowed where the other of name/_name has a value", (path, i)
+                        "null is only allowed where the other of name/_name has a value", path, i
                     )
                 continue
-            self.value(item, f, (path, i))
+            self.value(item, f, path, i)
 
-    def value(self, value: Any, f: Field, path: Path) -> None:
+    def value(self, value: Any, f: Field, path: str, seg: str | int) -> None:
         prim = f.prim
         if prim is not None:
             msg = check_primitive(prim, value)
@@ -289,14 +285,14 @@ class Walker:
                 codes = ", ".join(sorted(f.element.enum))
                 msg = f"{value!r} is not one of the required codes: {codes}"
             if msg is not None:
-                self.add(msg, path)
+                self.add(msg, path, seg)
         elif f.typedef is not None:
             if type(value) is not dict:
-                self.add(f"must be a JSON object ({f.tname})", path)
+                self.add(f"must be a JSON object ({f.tname})", path, seg)
             else:
-                self.complex(value, f.typedef, path)
+                self.complex(value, f.typedef, join(path, seg))
         else:  # Resource
-            self.resource(value, path)
+            self.resource(value, join(path, seg))
 
 
 def check_primitive(prim: Primitive, value: Any) -> str | None:
