@@ -220,8 +220,6 @@ class Walker:
             if f is None:
                 if key == "resourceType" and td.kind == "resource":
                     continue
-                if key == "fhir_comments":  # JSON comments (json.html): no data
-                    continue
                 self.add("unknown element", path, key)
                 continue
             if f.choice:
