@@ -17,9 +17,9 @@ difference becomes a trigger: ``skip-when-present`` (type → JSON names: the mo
 only an instance that has one) or ``skip-when-used`` (the model would refuse any instance that
 uses the type). The walker marks a resource whose JSON hits a trigger, and that resource skips
 the model; all others, and only those, go through it. Two primitive differences are triggers
-too (``PRIMITIVE_RULES``): the R4B regexes read ``\\s`` as any Unicode whitespace, so a string
-or code with e.g. U+00A0 is refused, and its base64Binary decodes, so ``a===`` (R4's regex
-allows it) is refused.
+too (``PRIMITIVE_RULES``): the R4B regexes read ``\\s`` as any Unicode whitespace, so some codes
+and strings with e.g. U+00A0 are refused (``structure.r4b_string_ok`` says which), and its
+base64Binary decodes, so ``a===`` (R4's regex allows it) is refused.
 
 Nested resources (``contained``, ``Bundle.entry.resource``, ``Bundle.entry.response.outcome``,
 ``Parameters.parameter.resource``) are set aside from their container and each goes through the
@@ -48,8 +48,10 @@ MODEL_ONLY = {"fhir_comments", "resource_type"}
 PRIMITIVE_ALIASES = {"encodedBytes": "base64Binary", "uuidVersion": "uuid"}
 # Found by probing fhir_core's primitives with valid R4 values; checked per value by the walker.
 PRIMITIVE_RULES = [
-    "string, code, …: a character Python counts as whitespace other than space, TAB, CR, LF "
-    "(U+00A0, U+2028, …) — R4B's [ \\r\\n\\t\\S]+ and ^[^\\s]+(\\s[^\\s]+)*$ refuse it",
+    "code: R4B's ^[^\\s]+(\\s[^\\s]+)*$ reads \\s as any Unicode whitespace, so a code with "
+    "U+00A0 next to a space, at an end or doubled is refused (R4: U+00A0 is a character)",
+    "string: R4B's [ \\r\\n\\t\\S]+ (searched, not anchored) "
+    "refuses a value made only of Unicode whitespace other than space, TAB, CR, LF",
     "base64Binary: a value R4's regex allows but base64 cannot decode (a===)",
 ]
 

@@ -16,8 +16,9 @@ dates, and the integer ranges. Every issue names the element with a FHIRPath ``e
 
 The same pass notes, per resource it visits (``Walked``), why the R4B model of ``fhir.resources``
 could refuse that resource although it is valid R4: a type or element listed in
-``definitions/r4b-differences.json`` (``resources/r4b.py``), a string with Unicode whitespace
-other than space/TAB/CR/LF, or a base64Binary value that does not decode. ``resources.validation``
+``definitions/r4b-differences.json`` (``resources/r4b.py``), a code or string that R4B's regexes
+refuse because they read ``\\s`` as any Unicode whitespace (a code ``a\\u00a0\\u00a0b``, a string
+of U+00A0 alone), or a base64Binary value that does not decode. ``resources.validation``
 runs the R4B model only on the resources with no such note.
 """
 
@@ -42,8 +43,12 @@ DATE_HEAD = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 # datatypes.html#string: "Strings SHALL NOT contain Unicode character points below 32, except
 # for u0009 (horizontal tab), u0010 (carriage return) and u0013 (line feed)".
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# Whitespace in Python's (and the R4B regexes') sense, other than space, TAB, CR and LF.
+# Whitespace in Python's (and the R4B regexes') sense, other than space, TAB, CR and LF, and
+# fhir_core's R4B regexes, which read \s that way: code is anchored, string is searched (so only
+# a string of such whitespace alone fails it).
 WIDE_SPACE = re.compile(r"[^\S \t\r\n]")
+R4B_CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
+R4B_STRING = re.compile(r"[ \r\n\t\S]")
 BASE64_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/="
 
 
@@ -327,8 +332,12 @@ class Walker:
             if msg is not None:
                 self.add(msg, path, seg)
             elif prim.json == "string":
-                if not value.isprintable() and WIDE_SPACE.search(value):
-                    self.skip_r4b("R4B's regexes refuse Unicode whitespace here", path, seg)
+                if (
+                    not value.isprintable()
+                    and WIDE_SPACE.search(value)
+                    and not r4b_string_ok(prim, value)
+                ):
+                    self.skip_r4b("R4B's regex reads Unicode whitespace as \\s", path, seg)
                 elif prim.name == "base64Binary" and "=" in value and not _decodes(value):
                     self.skip_r4b("R4B decodes base64Binary; this value does not", path, seg)
         elif f.typedef is not None:
@@ -375,6 +384,15 @@ def check_primitive(prim: Primitive, value: Any) -> str | None:
     elif isinstance(value, Decimal) and not value.is_finite():
         return "must be a finite number (decimal)"
     return None
+
+
+def r4b_string_ok(prim: Primitive, value: str) -> bool:
+    """Whether R4B's regex for ``prim`` accepts ``value`` (one with Unicode whitespace)."""
+    if prim.name == "code":
+        return R4B_CODE.fullmatch(value) is not None
+    if prim.name == "string":
+        return R4B_STRING.search(value) is not None
+    return True  # markdown, uri, url, canonical: fhir_core's patterns accept any such value
 
 
 def _decodes(value: str) -> bool:

@@ -8,6 +8,8 @@ from typing import Any
 
 from resources.r4b import DIFFERENCES_FILE, committed, compare, model_issues, set_aside
 from resources.registry import resource_types
+from resources.structure import structure_issues
+from resources.validation import validate_resource
 
 # R4 types whose R4B model would refuse every instance that uses them (no R4B model: the 18
 # resource types R4B dropped and one datatype). Pinned so a change of fhir.resources or of the
@@ -141,3 +143,43 @@ def test_model_errors_become_issues_with_the_resource_path() -> None:
 
 def test_model_accepts_a_resource_it_agrees_with() -> None:
     assert model_issues(BUNDLE, "Bundle", "Bundle") == []
+
+
+def test_r4b_model_really_refuses_what_the_triggers_skip() -> None:
+    """The triggers are not guesses: the model refuses each of these valid R4 instances."""
+    cases = [
+        {"resourceType": "Patient", "extension": [{"url": "http://x", "valueMeta": {"id": "a"}}]},
+        {"resourceType": "Patient", "language": "en\u00a0\u00a0GB"},
+        {"resourceType": "Patient", "name": [{"text": "\u00a0"}]},
+        {"resourceType": "Patient", "photo": [{"data": "a==="}]},
+    ]
+    for body in cases:
+        assert model_issues(body, "Patient", "Patient"), body
+
+
+SPACED = ["a\u00a0b", "a\u00a0\u00a0b", "\u00a0", "\u00a0a", "a\u00a0", "a \u00a0b", "\u3000\u3000"]
+
+
+BODIES = {
+    "code": lambda v: {"resourceType": "Patient", "language": v},
+    "uri": lambda v: {"resourceType": "Patient", "implicitRules": v},
+    "string": lambda v: {"resourceType": "Patient", "name": [{"text": v}]},
+    "markdown": lambda v: {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "note": [{"text": v}],
+    },
+}
+
+
+def test_the_walk_predicts_exactly_which_unicode_spaced_values_r4b_refuses() -> None:
+    """For each value valid in R4: skipped by the walk iff the model refuses it."""
+    for kind, make in BODIES.items():
+        for value in SPACED:
+            body: dict[str, Any] = make(value)
+            rtype = body["resourceType"]
+            if structure_issues(body, rtype):
+                continue  # not valid R4 (a uri has no space): the R4 walk refuses it first
+            skipped = validate_resource(body, rtype).r4b == ()
+            assert skipped == bool(model_issues(body, rtype, rtype)), (kind, value)
