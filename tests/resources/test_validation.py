@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from resources.validation import ResourceInvalid, validate_resource
+from resources.validation import R4B_NESTED_LIMIT, ResourceInvalid, validate_resource
 
 VALID: list[dict[str, Any]] = [
     {"resourceType": "Patient", "birthDate": "1970", "gender": "unknown"},
@@ -162,3 +162,22 @@ def test_decimals_pass_the_r4b_model_and_stay_unchanged() -> None:
     assert checked.r4b == ("Observation",)
     value = body["valueQuantity"]["value"]  # type: ignore[index]
     assert type(value) is Decimal and str(value) == "1.50"
+
+
+def test_large_bundle_gets_the_r4b_model_for_the_bundle_and_the_r4_walk_for_its_entries() -> None:
+    entries = [{"resource": {"resourceType": "Patient", "id": f"p{i}"}} for i in range(501)]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    checked = validate_resource(bundle, "Bundle")
+    assert checked.r4b == ("Bundle",)
+    assert len(checked.r4b_skipped) == 501
+    assert checked.r4b_skipped[0] == (
+        "Bundle.entry[0].resource",
+        "Bundle.entry[0].resource",
+        f"more than {R4B_NESTED_LIMIT} nested resources: the R4 walk alone, for speed",
+    )
+
+
+def test_bundle_at_the_limit_gets_the_r4b_model_for_every_entry() -> None:
+    entries = [{"resource": {"resourceType": "Patient"}} for _ in range(R4B_NESTED_LIMIT)]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    assert len(validate_resource(bundle, "Bundle").r4b) == R4B_NESTED_LIMIT + 1
