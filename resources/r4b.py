@@ -16,10 +16,11 @@ element by element (backbones recursively; each datatype once, as its own entry)
 difference becomes a trigger: ``skip-when-present`` (type → JSON names: the model would refuse
 only an instance that has one) or ``skip-when-used`` (the model would refuse any instance that
 uses the type). The walker marks a resource whose JSON hits a trigger, and that resource skips
-the model; all others, and only those, go through it. Two primitive differences are triggers
+the model; all others go through it (``resources.validation``). Primitive differences are triggers
 too (``PRIMITIVE_RULES``): the R4B regexes read ``\\s`` as any Unicode whitespace, so some codes
 and strings with e.g. U+00A0 are refused (``structure.r4b_string_ok`` says which), and its
-base64Binary decodes, so ``a===`` (R4's regex allows it) is refused.
+base64Binary decodes, so ``a===`` (R4's regex allows it) is refused. R4B's ``enum_values`` on
+codes are not enforced by fhir_core, so they are no difference.
 
 Nested resources (``contained``, ``Bundle.entry.resource``, ``Bundle.entry.response.outcome``,
 ``Parameters.parameter.resource``) are set aside from their container and each goes through the
