@@ -13,10 +13,18 @@ array and max cardinality, min cardinality (a primitive may be present through `
 json.html), choice-type exclusivity (one ``value[x]``), required-binding codes, primitive formats
 (the R4 regexes, read in the XML-Schema sense: ``\\s`` is space, TAB, CR, LF only), real calendar
 dates, and the integer ranges. Every issue names the element with a FHIRPath ``expression``.
+
+The same pass notes, per resource it visits (``Walked``), why the R4B model of ``fhir.resources``
+could refuse that resource although it is valid R4: a type or element listed in
+``definitions/r4b-differences.json`` (``resources/r4b.py``), a code or string that R4B's regexes
+refuse because they read ``\\s`` as any Unicode whitespace (a code ``a\\u00a0\\u00a0b``, a string
+of U+00A0 alone), or a base64Binary value that does not decode. ``resources.validation``
+runs the R4B model only on the resources with no such note.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -35,6 +43,12 @@ DATE_HEAD = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 # datatypes.html#string: "Strings SHALL NOT contain Unicode character points below 32, except
 # for u0009 (horizontal tab), u0010 (carriage return) and u0013 (line feed)".
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Whitespace in Python's (and the R4B regexes') sense, other than space, TAB, CR and LF, and
+# fhir_core's R4B regexes, which read \s that way: code is anchored, string is searched (so only
+# a string of such whitespace alone fails it).
+WIDE_SPACE = re.compile(r"[^\S \t\r\n]")
+R4B_CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
+R4B_STRING = re.compile(r"[ \r\n\t\S]")
 BASE64_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/="
 
 
@@ -109,6 +123,7 @@ class Field:
     is_array: bool
     is_ext: bool  # ``_name``: the id/extensions of a primitive
     choice: bool
+    r4b_skip: str | None = None  # why the R4B model would refuse an instance holding this
 
 
 @dataclass
@@ -121,6 +136,7 @@ class TypeDef:
     fields: dict[str, Field] = field(default_factory=dict)
     # for each required element, every JSON name that makes it present (``_name`` included)
     required_names: list[tuple[Element, tuple[str, ...]]] = field(default_factory=list)
+    r4b_skip: str | None = None  # why the R4B model would refuse any instance using this type
 
 
 @dataclass
@@ -170,7 +186,23 @@ def structure() -> Structure:
         for el in td.required:
             names = list(el.types) + [f"_{j}" for j, t in el.types.items() if t in prims]
             td.required_names.append((el, tuple(names)))
+    r4b = json.loads((DEFINITIONS / "r4b-differences.json").read_text(encoding="utf-8"))
+    for name in r4b["skip-when-used"]:
+        types[name].r4b_skip = f"R4B has no {name} as R4 defines it"
+    for name, keys in r4b["skip-when-present"].items():
+        for key in keys:
+            types[name].fields[key].r4b_skip = f"R4B has no {name}.{key.lstrip('_')} as R4 does"
     return Structure(prims, types)
+
+
+@dataclass(slots=True)
+class Walked:
+    """One resource met by the walk (the top one or a nested one), for the R4B layer."""
+
+    path: str  # FHIRPath of the resource: ``Bundle.entry[3].resource``
+    rtype: str
+    value: dict[str, Any]
+    r4b_skip: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
 
 def join(path: str, seg: str | int) -> str:
@@ -188,9 +220,16 @@ class Walker:
     is checked with its parent's path and its key, so valid primitives cost no allocation.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, top: Walked) -> None:
         self.s = structure()
         self.issues: Issues = []
+        self.current = top  # the resource whose elements are being walked
+        self.resources = [top]
+
+    def skip_r4b(self, why: str, path: str, seg: str | int | None = None) -> None:
+        skips = self.current.r4b_skip
+        if len(skips) < 10:  # one reason suffices; a few help a reader
+            skips.append((path if seg is None else join(path, seg), why))
 
     def add(self, msg: str, path: str, seg: str | int | None = None) -> None:
         if len(self.issues) < 100:  # enough to fix a request; bounded for hostile input
@@ -207,12 +246,18 @@ class Walker:
         rid = value.get("id")
         if rid is not None and not (isinstance(rid, str) and ID_PATTERN.fullmatch(rid)):
             self.add("id must match [A-Za-z0-9-.]{1,64}", path, "id")
+        outer = self.current
+        self.current = Walked(path, rtype, value)
+        self.resources.append(self.current)
         self.complex(value, self.s.types[rtype], path)
+        self.current = outer
 
     def complex(self, obj: dict[str, Any], td: TypeDef, path: str) -> None:
         if not obj:
             self.add("empty objects are not allowed in FHIR JSON", path)
             return
+        if td.r4b_skip is not None:
+            self.skip_r4b(td.r4b_skip, path)
         fields = td.fields
         chosen: dict[str, str] | None = None
         for key, value in obj.items():
@@ -222,6 +267,8 @@ class Walker:
                     continue
                 self.add("unknown element", path, key)
                 continue
+            if f.r4b_skip is not None:
+                self.skip_r4b(f.r4b_skip, path, key)
             if f.choice:
                 if chosen is None:
                     chosen = {}
@@ -284,6 +331,15 @@ class Walker:
                 msg = f"{value!r} is not one of the required codes: {codes}"
             if msg is not None:
                 self.add(msg, path, seg)
+            elif prim.json == "string":
+                if (
+                    not value.isprintable()
+                    and WIDE_SPACE.search(value)
+                    and not r4b_string_ok(prim, value)
+                ):
+                    self.skip_r4b("R4B's regex reads Unicode whitespace as \\s", path, seg)
+                elif prim.name == "base64Binary" and "=" in value and not _decodes(value):
+                    self.skip_r4b("R4B decodes base64Binary; this value does not", path, seg)
         elif f.typedef is not None:
             if type(value) is not dict:
                 self.add(f"must be a JSON object ({f.tname})", path, seg)
@@ -330,6 +386,23 @@ def check_primitive(prim: Primitive, value: Any) -> str | None:
     return None
 
 
+def r4b_string_ok(prim: Primitive, value: str) -> bool:
+    """Whether R4B's regex for ``prim`` accepts ``value`` (one with Unicode whitespace)."""
+    if prim.name == "code":
+        return R4B_CODE.fullmatch(value) is not None
+    if prim.name == "string":
+        return R4B_STRING.search(value) is not None
+    return True  # markdown, uri, url, canonical: fhir_core's patterns accept any such value
+
+
+def _decodes(value: str) -> bool:
+    try:
+        binascii.a2b_base64(value)
+    except binascii.Error:
+        return False
+    return True
+
+
 def _calendar(value: str) -> str | None:
     m = DATE_HEAD.match(value)
     if m:
@@ -340,8 +413,13 @@ def _calendar(value: str) -> str | None:
     return None
 
 
+def walk(resource: dict[str, Any], resource_type: str) -> tuple[Issues, list[Walked]]:
+    """Every issue of ``resource`` as R4 ``resource_type``, and every resource in it."""
+    walker = Walker(Walked(resource_type, resource_type, resource))
+    walker.complex(resource, structure().types[resource_type], resource_type)
+    return walker.issues, walker.resources
+
+
 def structure_issues(resource: dict[str, Any], resource_type: str) -> Issues:
     """Every issue of ``resource`` as R4 ``resource_type`` (empty when valid)."""
-    walker = Walker()
-    walker.complex(resource, structure().types[resource_type], resource_type)
-    return walker.issues
+    return walk(resource, resource_type)[0]

@@ -1,10 +1,10 @@
-"""Regenerate resources/definitions/r4b-differences.json: where the R4B models differ from R4.
+"""Regenerate resources/definitions/r4b-differences.json: where R4B models can refuse valid R4.
 
-Why a committed file: which types the R4B models of ``fhir.resources`` describe differently from
-R4 4.0.1 decides whether those models may validate R4 content (``resources/r4b.py``); committing
-the list makes a change of either side (an upgrade of ``fhir.resources``, regenerated R4
-definitions) a reviewed diff, and ``tests/resources/test_r4b.py`` recomputes and compares it.
-Usage::
+Why a committed file: which R4 elements the R4B models of ``fhir.resources`` would refuse decides
+when those models may check R4 content after the R4 walker (``resources/r4b.py``); committing the
+directional comparison makes a change of either side (an upgrade of ``fhir.resources``,
+regenerated R4 definitions) a reviewed diff, and ``tests/resources/test_r4b.py`` recomputes and
+compares it. Usage::
 
     python tools/r4b_differences.py
 """

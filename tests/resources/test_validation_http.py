@@ -126,6 +126,16 @@ def test_r4_evidence_is_stored_and_read_back(client: TestClient) -> None:
     assert without_meta(put_and_read(client, R4_EVIDENCE)) == R4_EVIDENCE
 
 
+def test_r4_extension_with_value_meta_is_stored_and_read_back(client: TestClient) -> None:
+    """Valid R4 that the R4B model would refuse (R4B dropped Meta from Extension.value[x])."""
+    body = {
+        "resourceType": "Patient",
+        "id": "ext-meta",
+        "extension": [{"url": "http://example.org/source-meta", "valueMeta": {"versionId": "7"}}],
+    }
+    assert without_meta(put_and_read(client, body)) == body
+
+
 @pytest.mark.parametrize(
     ("body", "expression"),
     [
