@@ -3,39 +3,17 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from auth import authorize as authz
 from auth import discovery, pkce
-from auth.grants import AuthServer, Site
-from auth.keys import KeyStore
+from auth.grants import AuthServer
 from auth.store import AuthStore
+from tests.auth.conftest import REDIRECT, SITE
 
-SITE = Site(
-    issuer="https://consilium.example/fhir",
-    fhir_base="https://consilium.example/fhir",
-    oauth_base="https://consilium.example/oauth",
-)
-REDIRECT = "https://app.example/cb"
 CHALLENGE = pkce.s256("v" * 64)
-
-
-@pytest.fixture(scope="module")
-def store(mongo_uri: str) -> Iterator[AuthStore]:
-    s = AuthStore(mongo_uri, f"t_authorize_{uuid.uuid4().hex[:8]}")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def server(store: AuthStore, tmp_path_factory: pytest.TempPathFactory) -> AuthServer:
-    keys = KeyStore(Path(tmp_path_factory.mktemp("authorize-keys")))
-    return AuthServer(store=store, keys=lambda: keys, access_token_lifetime=300)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,6 @@ Runs against a real auth store on the embedded database; no HTTP involved.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,32 +13,12 @@ import pytest
 from auth import grants, pkce
 from auth.audit import AuthEvent
 from auth.errors import OAuthError
-from auth.grants import AuthServer, Site
-from auth.keys import KeyStore
+from auth.grants import AuthServer
 from auth.store import AuthStore
+from tests.auth.conftest import ADMIN, REDIRECT, SITE
 from tests.smart_helpers import ASSERTION_TYPE, KeyPair
 
-ADMIN = "an-admin-token-long-enough-for-tests"
-SITE = Site(
-    issuer="https://consilium.example/fhir",
-    fhir_base="https://consilium.example/fhir",
-    oauth_base="https://consilium.example/oauth",
-)
-REDIRECT = "https://app.example/cb"
 VERIFIER = "v" * 64
-
-
-@pytest.fixture(scope="module")
-def store(mongo_uri: str) -> Iterator[AuthStore]:
-    s = AuthStore(mongo_uri, f"t_grants_{uuid.uuid4().hex[:8]}")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def server(store: AuthStore, tmp_path_factory: pytest.TempPathFactory) -> AuthServer:
-    keys = KeyStore(Path(tmp_path_factory.mktemp("grant-keys")))
-    return AuthServer(store=store, keys=lambda: keys, access_token_lifetime=300, admin_token=ADMIN)
 
 
 @pytest.fixture(scope="module")
