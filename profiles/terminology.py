@@ -10,9 +10,10 @@ human review it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from profiles.conformance import lookup
+from profiles.conformance import CS_CONDITIONS, lookup
 
 Membership = bool | None
 _IS_A_OPS = ("is-a", "descendent-of", "=")
@@ -120,3 +121,31 @@ def implied_systems(url: str) -> list[str]:
     if vs is None:
         return []
     return [i["system"] for i in vs.get("compose", {}).get("include", []) if i.get("system")]
+
+
+@dataclass(frozen=True)
+class CoveredMatch:
+    """Which covered serious condition a coded diagnosis is, and how we know.
+
+    ``via``: ``guide`` (the insurer's own code), ``map`` (a ConceptMap of the guide, e.g.
+    ICD-10), ``hierarchy`` (a SNOMED CT descendant of a covered concept, from the shipped
+    subset of the hierarchy). ``source`` is the ``system|code`` that matched.
+    """
+
+    condition: str
+    via: str
+    source: str
+
+
+def covered_condition(system: str | None, code: str | None) -> CoveredMatch | None:
+    """The covered condition ``system|code`` denotes, or None when it is not (or not known to be)
+    a covered condition."""
+    if system == CS_CONDITIONS and code and concept(CS_CONDITIONS, code) is not None:
+        return CoveredMatch(code, "guide", f"{system}|{code}")
+    return None
+
+
+def default_specialty(condition: str) -> dict[str, Any] | None:
+    """The ``default-specialty`` Coding of a covered condition (routing to an expert)."""
+    values = property_values(CS_CONDITIONS, condition, "default-specialty")
+    return dict(values[0]) if values and isinstance(values[0], dict) else None

@@ -35,6 +35,19 @@ class HookPoint(Enum):
     transaction Bundle's inserts not flushed yet) and report what is to be stored beside the
     resource in the typed fields ``acl`` and ``refs``."""
 
+    PRE_COMMIT = "pre_commit"
+    """Called with each ``WriteEvent`` of a request (or transaction Bundle) after all its writes
+    and before the commit, inside the same transaction, in write order, including the events of
+    writes that earlier PRE_COMMIT hooks made (bounded: see ``Repository.MAX_FOLLOW_UPS``).
+
+    For consequences that must commit with the write or not at all (the case engine opens a
+    case, decides eligibility, completes a case on a final report). Why after all writes and
+    not in PRE_WRITE: a transaction Bundle may list the request before the Condition and the
+    Coverage it references, so the consequences can only be decided once every entry is in.
+    Raising ``FhirError`` rolls back the whole transaction. Hooks write through
+    ``event.repository`` (the caller's security) or ``event.repository.unrestricted()`` (the
+    server's own account); both join the transaction."""
+
     POST_COMMIT = "post_commit"
     """Called with a ``WriteEvent`` after the transaction committed. Must not raise: errors are
     logged and swallowed, because the client's write has already succeeded."""

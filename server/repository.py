@@ -70,6 +70,10 @@ def _fingerprint(resource: dict[str, Any] | None) -> bytes | None:
 
 
 class Repository:
+    # PRE_COMMIT follow-up writes one request may cause before we call it a loop (a transaction
+    # Bundle of 10,000 entries plus the case engine's few writes per request stays far below).
+    MAX_FOLLOW_UPS = 100_000
+
     def __init__(
         self,
         store: Store,
@@ -146,7 +150,10 @@ class Repository:
 
         def attempt(session: ClientSession | None) -> T:
             self._post_commit.clear()  # a retried transaction must not double-fire hooks
-            return fn(self.bound(session))
+            repo = self.bound(session)
+            result = fn(repo)
+            repo.run_pre_commit()
+            return result
 
         try:
             result = self.store.transaction(attempt)
@@ -156,6 +163,17 @@ class Repository:
             raise
         self.flush_post_commit()
         return result
+
+    def run_pre_commit(self) -> None:
+        """PRE_COMMIT hooks over every write event so far, and over those their writes add."""
+        done = 0
+        while done < len(self._post_commit):
+            if done >= self.MAX_FOLLOW_UPS:
+                raise FhirError(500, "exception", "write follow-ups did not converge")
+            event = self._post_commit[done]
+            done += 1
+            self.hooks.run(HookPoint.PRE_COMMIT, event)
+        self.flush_writes()
 
     def flush_post_commit(self) -> None:
         events, self._post_commit[:] = list(self._post_commit), []
