@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from resources.calendar import period_covers
+from resources.calendar import business_days_after, period_covers
 from resources.domain import V2_0336, HookTable, has_coding
 
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
@@ -21,6 +21,9 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 UCUM = "http://unitsofmeasure.org"
 PER_YEAR = "{opinion}/a"  # UCUM: opinions per annum
 DAYS = "d"
+
+# DOMAIN.md: a sensible default SLA is a report within 5 business days (p50) of a complete file.
+DEFAULT_TURNAROUND_DAYS = 5
 
 HOOKS: HookTable = []
 
@@ -84,3 +87,13 @@ def plan_benefits(insurance_plan: dict[str, Any] | None, *, used: int = 0) -> Pl
                         turnaround = int(q["value"])
             return PlanBenefits(True, per_year, used, turnaround)
     return PlanBenefits(included=False)
+
+
+def due_date(submitted: date, benefits: PlanBenefits | None) -> date:
+    """The case due date: the plan's turnaround in business days after submission.
+
+    Plans state turnaround in days (UCUM ``d``) and mean working days, as the services do
+    ("a report within 5-7 working days"); without a stated turnaround the default SLA applies.
+    """
+    days = benefits.turnaround_days if benefits and benefits.turnaround_days is not None else None
+    return business_days_after(submitted, DEFAULT_TURNAROUND_DAYS if days is None else days)

@@ -123,6 +123,15 @@ class Eligibility:
         return tuple(f.code for f in self.failures)
 
 
+def service_day(request: dict[str, Any], today: date) -> date:
+    """The date of service: the day the request was authored, else ``today``.
+
+    Why authoredOn: a request written while the cover was in force stays judged on that day
+    when it is checked (or re-checked) later.
+    """
+    return fhir_day(request.get("authoredOn"), end=False) or today
+
+
 def _member(facts: EligibilityFacts) -> Failure | None:
     coverage = facts.coverage
     if coverage is None:

@@ -139,7 +139,11 @@ def _sort_key(candidate: Candidate, need: Need) -> tuple[bool, bool, bool, int, 
 
 
 def rank(candidates: Iterable[Candidate], need: Need) -> list[Candidate]:
-    """The candidates meeting every hard constraint, best first (module docstring)."""
+    """The candidates meeting every hard constraint, best first.
+
+    Order: the patient's language, then same country and region, then same country, then
+    fewest open cases, then role id (the module docstring says why, key by key).
+    """
     return sorted((c for c in candidates if eligible(c, need)), key=lambda c: _sort_key(c, need))
 
 

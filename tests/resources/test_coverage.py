@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from resources.coverage import PlanBenefits, in_force, member_number, plan_benefits
+import pytest
+
+from resources.coverage import PlanBenefits, due_date, in_force, member_number, plan_benefits
 
 TODAY = date(2026, 11, 25)
 S = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0336", "code": "S"}]}
@@ -80,3 +82,16 @@ def test_coverage_helpers() -> None:
     assert in_force(COVERAGE, TODAY)
     assert not in_force(COVERAGE, date(2027, 1, 1))
     assert in_force({**COVERAGE, "period": {"end": "2026-11"}}, TODAY)
+
+
+@pytest.mark.parametrize(
+    ("benefits", "due"),
+    [
+        (PlanBenefits(True, turnaround_days=7), date(2026, 12, 4)),
+        (PlanBenefits(True, turnaround_days=0), date(2026, 11, 25)),
+        (PlanBenefits(True), date(2026, 12, 2)),  # the default: 5 business days
+        (None, date(2026, 12, 2)),
+    ],
+)
+def test_due_date_counts_business_days(benefits: PlanBenefits | None, due: date) -> None:
+    assert due_date(TODAY, benefits) == due

@@ -20,6 +20,7 @@ from resources.eligibility import (
     UNEXPLAINED_URL,
     EligibilityFacts,
     evaluate,
+    service_day,
 )
 
 B = "https://consilium.health/fhir"
@@ -304,3 +305,17 @@ def test_condition_falls_back_to_the_reason_code() -> None:
 
 def test_no_covered_match_no_condition() -> None:
     assert evaluate(condition(code=NOT_COVERED)(FACTS)).condition is None
+
+
+@pytest.mark.parametrize(
+    ("authored", "day"),
+    [
+        ("2026-03-04T10:00:00Z", date(2026, 3, 4)),
+        ("2026-03-04", date(2026, 3, 4)),
+        (None, DAY),
+        ("garbage", DAY),
+    ],
+)
+def test_service_day(authored: str | None, day: date) -> None:
+    sr = {**REQUEST, "authoredOn": authored} if authored else REQUEST
+    assert service_day(sr, DAY) == day
