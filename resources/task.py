@@ -31,6 +31,13 @@ Decisions beyond the brief's table (each says why):
 * From ``ready`` on, and in ``accepted`` once an expert is assigned, the case must have an owner
   (the matched expert's PractitionerRole).
 * Creating a Task in any state is allowed (imports, the seed); only updates are transitions.
+* A clinic may cancel from ``ready`` too: the rule is "before the review starts", and a
+  BSeR-style ``ready`` case has not started. Later, only a coordinator (or trusted) may cancel.
+* ``trusted`` may do every *party* action, from wherever any party may; the server's own
+  actions (accept, reject, assign, await-expert) stay the engine's, since they are the
+  consequences of rules, not requests.
+* Party refusals are checked before status refusals (403 before 422): a party that may never
+  do something should not learn the case's status from the answer.
 """
 
 from __future__ import annotations
