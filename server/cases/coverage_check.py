@@ -34,7 +34,9 @@ from server.repository import Repository
 
 ALTERNATIVE_OUTCOMES = frozenset({"alternative-diagnosis", "alternative-treatment"})
 USED_REQUEST_STATUSES = frozenset({"active", "on-hold", "completed"})
-USED_TASK_STATUSES = frozenset({"accepted", "ready", "in-progress", "on-hold", "completed", "failed"})
+USED_TASK_STATUSES = frozenset(
+    {"accepted", "ready", "in-progress", "on-hold", "completed", "failed"}
+)
 RESULT_TYPES = ("DiagnosticReport", "Observation", "DocumentReference", "ImagingStudy", "Media")
 BENEFIT_CATEGORY = {
     "coding": [
@@ -177,7 +179,11 @@ def is_third_opinion(repo: Repository, request: dict[str, Any]) -> bool:
 
 
 def opinions_used(
-    repo: Repository, request: dict[str, Any], coverage_key: str, day: date, coverage: dict[str, Any]
+    repo: Repository,
+    request: dict[str, Any],
+    coverage_key: str,
+    day: date,
+    coverage: dict[str, Any],
 ) -> int:
     patient = local_key(request.get("subject"))
     if not patient:
@@ -260,9 +266,7 @@ def insurer_of(coverage: dict[str, Any] | None, plan: dict[str, Any] | None) -> 
     return {"display": "unknown insurer (no coverage found)"}
 
 
-def build_request(
-    request_key: str, checked: Checked, created: str
-) -> dict[str, Any]:
+def build_request(request_key: str, checked: Checked, created: str) -> dict[str, Any]:
     request = checked.facts.request
     item: dict[str, Any] = {
         "category": BENEFIT_CATEGORY,
@@ -289,9 +293,7 @@ def build_request(
     return out
 
 
-def build_response(
-    question_key: str, question: dict[str, Any], checked: Checked
-) -> dict[str, Any]:
+def build_response(question_key: str, question: dict[str, Any], checked: Checked) -> dict[str, Any]:
     result, facts = checked.result, checked.facts
     day = facts.day
     out: dict[str, Any] = {

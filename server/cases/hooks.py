@@ -22,7 +22,11 @@ import logging
 from typing import Any
 
 from profiles.conformance import PROFILE_EXPERT, canonical
-from resources.diagnosticreport import is_second_opinion_report, report_status_move
+from resources.diagnosticreport import (
+    ReportMoveError,
+    is_second_opinion_report,
+    report_status_move,
+)
 from resources.domain import codes_in, local_id, references
 from resources.servicerequest import is_second_opinion_request
 from server.cases import workflow
@@ -106,7 +110,9 @@ def follow_request(event: WriteEvent) -> None:
             or load_case(repo, event.resource_id) is not None
         ):
             return
-        workflow.submit(repo, {**resource, "id": event.resource_id}, actor_of(event.repository.security))
+        workflow.submit(
+            repo, {**resource, "id": event.resource_id}, actor_of(event.repository.security)
+        )
         return
     status = resource.get("status") if resource is not None else "deleted"
     if status not in ("revoked", "entered-in-error", "deleted"):
@@ -127,8 +133,9 @@ def guard_report(event: WriteEvent) -> None:
     if event.resource_type != "DiagnosticReport":
         return
     report = event.resource if event.resource is not None else event.previous
-    if report is None or not is_second_opinion_report(report, None) and not references(
-        report.get("basedOn") or [], "ServiceRequest"
+    if report is None or (
+        not is_second_opinion_report(report, None)
+        and not references(report.get("basedOn") or [], "ServiceRequest")
     ):
         return
     repo = _system(event)
@@ -143,17 +150,24 @@ def guard_report(event: WriteEvent) -> None:
                 "entered-in-error (rule report-kept)"
             )
     else:
-        move = report_status_move(old_status, str(event.resource.get("status")))
-        if isinstance(move, tuple):
-            raise rule(move[1])
+        try:
+            report_status_move(old_status, str(event.resource.get("status")))
+        except ReportMoveError as exc:
+            raise FhirError(
+                422,
+                "business-rule",
+                f"{exc} (rule {exc.code})",
+                expression=["DiagnosticReport.status"],
+            ) from exc
     actor = actor_of(event.repository.security)
     if actor.role is None:
         return
+    role: str | None = None
     if actor.role == "specialist" and case.owner in actor.roles:
         role = case.owner
     elif actor.role == "specialist" and (sub := _subtask_of(repo, case, actor.roles)):
         role = local_id(sub.get("owner"), "PractitionerRole")
-    else:
+    if role is None:
         raise forbidden(
             "only the expert assigned to the case writes its second-opinion report "
             f"(Task/{case.task_id} is assigned to "
@@ -187,8 +201,11 @@ def follow_report(event: WriteEvent) -> None:
         return
     actor = actor_of(event.repository.security)
     status = str(report.get("status"))
-    move = report_status_move((event.previous or {}).get("status"), status)
-    if move is None or isinstance(move, tuple):
+    try:
+        move = report_status_move((event.previous or {}).get("status"), status)
+    except ReportMoveError:
+        return  # refused in PRE_WRITE already
+    if move is None:
         return
     performers = set(_performer_roles(report))
     if case.owner not in performers:
@@ -216,7 +233,10 @@ def _contribution(
         return
     sub["status"] = "completed"
     sub["output"] = [
-        {"type": {"text": "Board contribution"}, "valueReference": {"reference": f"DiagnosticReport/{rid}"}}
+        {
+            "type": {"text": "Board contribution"},
+            "valueReference": {"reference": f"DiagnosticReport/{rid}"},
+        }
     ]
     sub["businessStatus"] = {"coding": [coding("report-issued")]}
     sub_case = CaseFile(sub, 0, case.request, case.request_acl)
@@ -266,9 +286,10 @@ def guard_communication(event: WriteEvent) -> None:
     case = _case_of_request_refs(repo, question)
     if case is None:
         return
-    if actor.role is not None and actor.role != "coordinator":
-        if not (actor.role == "clinic" and actor.organization in case.orgs()):
-            raise forbidden("only the requesting clinic or a coordinator answers the expert")
+    if actor.role not in (None, "coordinator") and not (
+        actor.role == "clinic" and actor.organization in case.orgs()
+    ):
+        raise forbidden("only the requesting clinic or a coordinator answers the expert")
     if not references(comm.get("basedOn") or [], "ServiceRequest"):
         comm["basedOn"] = [{"reference": f"ServiceRequest/{case.request_id}"}]
     if not comm.get("category"):

@@ -142,9 +142,7 @@ def transition_record(
             ]
         },
         "agent": [{"who": actor.reference()}],
-        "entity": [
-            {"role": "source", "what": {"reference": f"ServiceRequest/{case.request_id}"}}
-        ],
+        "entity": [{"role": "source", "what": {"reference": f"ServiceRequest/{case.request_id}"}}],
     }
     if removed:  # the expert taken off the case (decline, reassign)
         record["entity"].append({"role": "removal", "what": {"reference": removed}})
@@ -181,7 +179,8 @@ def save(
     assert stored.resource is not None
     case.task, case.version = copy.deepcopy(stored.resource), stored.version_id
     repo.create(
-        "Provenance", transition_record(case, stored.version_id, activity, actor, reason, moment, removed)
+        "Provenance",
+        transition_record(case, stored.version_id, activity, actor, reason, moment, removed),
     )
     return case
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from profiles.terminology import CoveredMatch, covered_condition
-from resources.coverage import business_days_after
+from resources.coverage import due_date
 from resources.domain import V2_0336, codings, local_id
 from resources.servicerequest import new_case_task
 from resources.task import ACTIONS, check_action
@@ -25,7 +25,6 @@ from server.errors import FhirError, Issue
 from server.repository import Repository
 from server.timeutil import fhir_instant, now, parse_fhir_instant
 
-DEFAULT_TURNAROUND_DAYS = 10  # business days; DOMAIN.md: report p95 <= 10 business days
 ACTIVITY = {
     "accept": "eligible",
     "reject": "rejected",
@@ -176,7 +175,6 @@ def submit(repo: Repository, request: dict[str, Any], actor: Actor) -> CaseFile:
         return perform(repo, case, "reject", None, reason=reasons, when=when, edit=rejected)
 
     benefits = checked.facts.benefits
-    days = (benefits.turnaround_days if benefits else None) or DEFAULT_TURNAROUND_DAYS
 
     def accepted(t: dict[str, Any]) -> None:
         record_check(t)
@@ -184,7 +182,7 @@ def submit(repo: Repository, request: dict[str, Any], actor: Actor) -> CaseFile:
             **(t.get("restriction") or {}),
             "period": {
                 "start": today.isoformat(),
-                "end": business_days_after(today, days).isoformat(),
+                "end": due_date(today, benefits).isoformat(),
             },
         }
 

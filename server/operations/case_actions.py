@@ -73,12 +73,19 @@ def _expert(repo: Repository, call: Invocation, case: CaseFile, *, any_specialty
     if role is None or PROFILE_EXPERT not in ((role.get("meta") or {}).get("profile") or []):
         raise FhirError(422, "business-rule", f"{key} is not an expert of the network")
     pid = local_id(role.get("practitioner"), "Practitioner")
-    linked = {f"{t}/{d['_id']}": d["resource"] for t, d in repo.fetch_visible(
-        [*([f"Practitioner/{pid}"] if pid else []),
-         *[f"Location/{lid}" for lid in (local_id(r, "Location") for r in role.get("location") or []) if lid],
-         *([f"Patient/{case.patient}"] if case.patient else []),
-         *([r] if (r := local_key(case.request.get("requester"))) else [])]
-    )}
+    requester = local_key(case.request.get("requester")) or ""
+    wanted = [
+        f"Location/{lid}"
+        for lid in (local_id(r, "Location") for r in role.get("location") or [])
+        if lid
+    ]
+    if pid:
+        wanted.append(f"Practitioner/{pid}")
+    if case.patient:
+        wanted.append(f"Patient/{case.patient}")
+    if requester:
+        wanted.append(requester)
+    linked = {f"{t}/{d['_id']}": d["resource"] for t, d in repo.fetch_visible(wanted)}
     candidate = candidate_from(
         role,
         linked.get(f"Practitioner/{pid}"),
@@ -86,7 +93,6 @@ def _expert(repo: Repository, call: Invocation, case: CaseFile, *, any_specialty
         open_cases=0,
         today=now().date(),
     )
-    requester = local_key(case.request.get("requester")) or ""
     need = need_from(
         case.request,
         workflow.condition_match(repo, case.request),
@@ -120,7 +126,12 @@ def decline(call: Invocation) -> dict[str, Any]:
         workflow.permit(case, "decline", actor)
         exclude = frozenset({case.owner}) if case.owner else frozenset()
         return workflow.match(
-            repo, case, now().date(), exclude=exclude, action="decline", actor=actor,
+            repo,
+            case,
+            now().date(),
+            exclude=exclude,
+            action="decline",
+            actor=actor,
             reason=_reason(call),
         ).task_id
 
@@ -133,7 +144,12 @@ def reassign(call: Invocation) -> dict[str, Any]:
         if call.params.first("expert") is None:
             exclude = frozenset({case.owner}) if case.owner else frozenset()
             return workflow.match(
-                repo, case, now().date(), exclude=exclude, action="reassign", actor=actor,
+                repo,
+                case,
+                now().date(),
+                exclude=exclude,
+                action="reassign",
+                actor=actor,
                 reason=_reason(call),
             ).task_id
         chosen = _expert(repo, call, case, any_specialty=True)
@@ -176,17 +192,26 @@ def add_expert(call: Invocation) -> dict[str, Any]:
             "Task", {"idx.part-of": f"Task/{case.task_id}"}, limit=100
         ):
             if local_id(existing["resource"].get("owner"), "PractitionerRole") == chosen:
-                raise FhirError(422, "business-rule", f"PractitionerRole/{chosen} is already on the board")
+                raise FhirError(
+                    422, "business-rule", f"PractitionerRole/{chosen} is already on the board"
+                )
         stored = repo.create("Task", sub)
         repo.create(
             "Provenance",
             transition_record(
-                case, case.version, "board-member-added", actor, _reason(call), when,
+                case,
+                case.version,
+                "board-member-added",
+                actor,
+                _reason(call),
+                when,
             )
-            | {"entity": [
-                {"role": "source", "what": {"reference": f"ServiceRequest/{case.request_id}"}},
-                {"role": "derivation", "what": {"reference": f"Task/{stored.id}"}},
-            ]},
+            | {
+                "entity": [
+                    {"role": "source", "what": {"reference": f"ServiceRequest/{case.request_id}"}},
+                    {"role": "derivation", "what": {"reference": f"Task/{stored.id}"}},
+                ]
+            },
         )
         return stored.id
 

@@ -109,7 +109,9 @@ def eligibility(call: Invocation) -> dict[str, Any]:
     assert service_request is not None
     if _redacted(service_request):
         raise FhirError(
-            403, "forbidden", "the eligibility check needs the full ServiceRequest; you see a redacted view"
+            403,
+            "forbidden",
+            "the eligibility check needs the full ServiceRequest; you see a redacted view",
         )
     if not is_second_opinion_request(service_request):
         raise FhirError(

@@ -115,7 +115,9 @@ class Kit:
                     "address": [{"country": country, "state": state}],
                     "communication": [
                         {
-                            "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": language}]},
+                            "language": {
+                                "coding": [{"system": "urn:ietf:bcp:47", "code": language}]
+                            },
                             "preferred": True,
                         }
                     ],
@@ -265,18 +267,41 @@ class Kit:
         if extensions:
             sr["extension"] = extensions
         entries = [
-            {"fullUrl": "urn:uuid:cond", "resource": condition, "request": {"method": "POST", "url": "Condition"}},
-            {"fullUrl": "urn:uuid:obs", "resource": observation, "request": {"method": "POST", "url": "Observation"}},
-            {"fullUrl": "urn:uuid:sr", "resource": sr, "request": {"method": "POST", "url": "ServiceRequest"}},
+            {
+                "fullUrl": "urn:uuid:cond",
+                "resource": condition,
+                "request": {"method": "POST", "url": "Condition"},
+            },
+            {
+                "fullUrl": "urn:uuid:obs",
+                "resource": observation,
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "fullUrl": "urn:uuid:sr",
+                "resource": sr,
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            },
         ]
         # The request first: the case is decided on the whole transaction, not entry by entry.
-        return {"resourceType": "Bundle", "type": "transaction", "entry": [entries[2], *entries[:2]]}
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [entries[2], *entries[:2]],
+        }
 
     def submit(
-        self, patient: str, coverage: str | None, *, headers: dict[str, str] | None = None, **kw: Any
+        self,
+        patient: str,
+        coverage: str | None,
+        *,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
     ) -> Case:
         r = self.http.post(
-            "/fhir", json=self.bundle(patient, coverage, **kw), headers={**FHIR, **(headers or self.p.clinic)}
+            "/fhir",
+            json=self.bundle(patient, coverage, **kw),
+            headers={**FHIR, **(headers or self.p.clinic)},
         )
         body = ok(r)
         ids = {"Patient": patient}
@@ -286,7 +311,9 @@ class Kit:
         return Case(ids)
 
     def new_case(self, **kw: Any) -> Case:
-        member_kw = {k: kw.pop(k) for k in ("plan", "payor", "language", "country", "state") if k in kw}
+        member_kw = {
+            k: kw.pop(k) for k in ("plan", "payor", "language", "country", "state") if k in kw
+        }
         patient, coverage = self.member(**member_kw)
         return self.submit(patient, coverage, **kw)
 
@@ -371,16 +398,25 @@ class Kit:
         )
 
     def report_body(
-        self, case: Case, status: str = "final", outcomes: tuple[str, ...] = ("confirm-diagnosis",),
+        self,
+        case: Case,
+        status: str = "final",
+        outcomes: tuple[str, ...] = ("confirm-diagnosis",),
         performer: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "resourceType": "DiagnosticReport",
             "meta": {
-                "profile": ["https://consilium.health/fhir/StructureDefinition/second-opinion-report"]
+                "profile": [
+                    "https://consilium.health/fhir/StructureDefinition/second-opinion-report"
+                ]
             },
             "status": status,
-            "code": {"coding": [{"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}]},
+            "code": {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}
+                ]
+            },
             "basedOn": [ref(f"ServiceRequest/{case.sr}")],
             "subject": ref(f"Patient/{case.patient}"),
             "conclusion": "Reviewed the whole file.",

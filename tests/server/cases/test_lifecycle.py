@@ -145,7 +145,9 @@ def test_an_amended_report_keeps_history_and_the_case_completed(kit: Kit) -> Non
             headers={"Content-Type": "application/fhir+json", **kit.p.expert(LEAD)},
         )
     )
-    history = ok(kit.http.get(f"/fhir/DiagnosticReport/{report['id']}/_history", headers=kit.p.clinic))
+    history = ok(
+        kit.http.get(f"/fhir/DiagnosticReport/{report['id']}/_history", headers=kit.p.clinic)
+    )
     assert history["total"] == 2
     task = kit.task(case)
     assert task["status"] == "completed"
@@ -277,7 +279,10 @@ def test_a_coordinator_reassigns_to_a_named_expert(kit: Kit) -> None:
     case = started(kit)
     task = ok(
         kit.op(
-            kit.task(case)["id"], "reassign", kit.p.coordinator, reason="second language",
+            kit.task(case)["id"],
+            "reassign",
+            kit.p.coordinator,
+            reason="second language",
             expert="PractitionerRole/exp-oncology-in",
         )
     )
@@ -295,7 +300,10 @@ def test_the_clinic_cannot_reassign(kit: Kit) -> None:
 def test_reassign_to_the_requesting_clinics_own_doctor_is_refused(kit: Kit) -> None:
     case = kit.new_case()
     r = kit.op(
-        kit.task(case)["id"], "reassign", kit.p.coordinator, reason="x",
+        kit.task(case)["id"],
+        "reassign",
+        kit.p.coordinator,
+        reason="x",
         expert="PractitionerRole/role-doc-lakeshore-patel",
     )
     assert r.status_code == 422, r.text
@@ -306,8 +314,13 @@ def test_a_board_member_contributes_and_the_lead_completes(kit: Kit) -> None:
     case = started(kit)
     tid = kit.task(case)["id"]
     sub = ok(
-        kit.op(tid, "add-expert", kit.p.coordinator, expert="PractitionerRole/exp-neurology",
-               reason="neurological symptoms")
+        kit.op(
+            tid,
+            "add-expert",
+            kit.p.coordinator,
+            expert="PractitionerRole/exp-neurology",
+            reason="neurological symptoms",
+        )
     )
     assert sub["partOf"] == [{"reference": f"Task/{tid}"}]
     board = kit.p.expert("exp-neurology")
@@ -322,7 +335,12 @@ def test_a_board_member_contributes_and_the_lead_completes(kit: Kit) -> None:
 
 def test_only_a_coordinator_adds_board_members(kit: Kit) -> None:
     case = started(kit)
-    r = kit.op(kit.task(case)["id"], "add-expert", kit.p.expert(LEAD), expert="PractitionerRole/exp-neurology")
+    r = kit.op(
+        kit.task(case)["id"],
+        "add-expert",
+        kit.p.expert(LEAD),
+        expert="PractitionerRole/exp-neurology",
+    )
     assert r.status_code == 403, r.text
 
 
@@ -359,5 +377,5 @@ def test_overdue_cases_are_found_by_due_date(kit: Kit) -> None:
     due = task["restriction"]["period"]["end"]
     found = ok(kit.http.get(f"/fhir/Task?due=le{due[:10]}&_count=500", headers=kit.p.coordinator))
     assert task["id"] in {e["resource"]["id"] for e in found.get("entry", [])}
-    early = ok(kit.http.get(f"/fhir/Task?due=lt2000-01-01", headers=kit.p.coordinator))
+    early = ok(kit.http.get("/fhir/Task?due=lt2000-01-01", headers=kit.p.coordinator))
     assert task["id"] not in {e["resource"]["id"] for e in early.get("entry", [])}

@@ -22,8 +22,13 @@ def test_specialty_comes_from_the_requested_performer_type(fresh_kit: Kit) -> No
 
 
 def test_without_performer_type_the_conditions_default_specialty_routes(fresh_kit: Kit) -> None:
-    code = [{"system": "https://consilium.health/fhir/CodeSystem/covered-serious-conditions",
-             "code": "kidney-failure", "display": "Kidney failure"}]
+    code = [
+        {
+            "system": "https://consilium.health/fhir/CodeSystem/covered-serious-conditions",
+            "code": "kidney-failure",
+            "display": "Kidney failure",
+        }
+    ]
     assert owner(fresh_kit, code=code, performer_type=None) == "exp-nephrology"
 
 
@@ -47,17 +52,29 @@ def test_the_requesters_own_organization_is_never_matched(fresh_kit: Kit) -> Non
     # A network expert who also works for the requesting clinic is excluded by the conflict rule.
     role = fresh_kit.read("PractitionerRole/exp-cardiology", fresh_kit.p.trusted)
     role["organization"] = {"reference": "Organization/clinic-lakeshore"}
-    ok(fresh_kit.http.put("/fhir/PractitionerRole/exp-cardiology", json=role,
-                          headers={**FHIR, **fresh_kit.p.trusted}))
+    ok(
+        fresh_kit.http.put(
+            "/fhir/PractitionerRole/exp-cardiology",
+            json=role,
+            headers={**FHIR, **fresh_kit.p.trusted},
+        )
+    )
     task = fresh_kit.task(fresh_kit.new_case(performer_type=CARDIOLOGY))
     assert business(task) == "awaiting-expert"
 
 
 def test_an_inactive_or_on_leave_expert_is_skipped(fresh_kit: Kit) -> None:
     role = fresh_kit.read("PractitionerRole/exp-oncology-ca", fresh_kit.p.trusted)
-    role["notAvailable"] = [{"description": "Sabbatical", "during": {"start": "2026-01-01", "end": "2027-12-31"}}]
-    ok(fresh_kit.http.put("/fhir/PractitionerRole/exp-oncology-ca", json=role,
-                          headers={**FHIR, **fresh_kit.p.trusted}))
+    role["notAvailable"] = [
+        {"description": "Sabbatical", "during": {"start": "2026-01-01", "end": "2027-12-31"}}
+    ]
+    ok(
+        fresh_kit.http.put(
+            "/fhir/PractitionerRole/exp-oncology-ca",
+            json=role,
+            headers={**FHIR, **fresh_kit.p.trusted},
+        )
+    )
     assert owner(fresh_kit, language="en", country="CA", state="ON") == "exp-oncology-in"
 
 
@@ -67,13 +84,23 @@ def test_a_case_waits_for_an_expert_and_is_matched_when_one_joins(fresh_kit: Kit
     assert first["owner"]["reference"] == "PractitionerRole/exp-nephrology"
     role = fresh_kit.read("PractitionerRole/exp-nephrology", fresh_kit.p.trusted)
     role["active"] = False
-    ok(fresh_kit.http.put("/fhir/PractitionerRole/exp-nephrology", json=role,
-                          headers={**FHIR, **fresh_kit.p.trusted}))
+    ok(
+        fresh_kit.http.put(
+            "/fhir/PractitionerRole/exp-nephrology",
+            json=role,
+            headers={**FHIR, **fresh_kit.p.trusted},
+        )
+    )
     waiting = fresh_kit.task(fresh_kit.new_case(performer_type=NEPHRO))
     assert (waiting["status"], business(waiting)) == ("accepted", "awaiting-expert")
     role["active"] = True
-    ok(fresh_kit.http.put("/fhir/PractitionerRole/exp-nephrology", json=role,
-                          headers={**FHIR, **fresh_kit.p.trusted}))
+    ok(
+        fresh_kit.http.put(
+            "/fhir/PractitionerRole/exp-nephrology",
+            json=role,
+            headers={**FHIR, **fresh_kit.p.trusted},
+        )
+    )
     matched = fresh_kit.read(f"Task/{waiting['id']}")
     assert business(matched) == "expert-assigned"
     assert matched["owner"]["reference"] == "PractitionerRole/exp-nephrology"

@@ -114,7 +114,11 @@ def test_every_failing_rule_is_reported(kit: Kit) -> None:
     code = [{"system": SNOMED, "code": "38341003", "display": "Hypertension"}]
     task = kit.task(
         kit.submit(
-            patient, coverage, code=code, verification="provisional", with_result=False,
+            patient,
+            coverage,
+            code=code,
+            verification="provisional",
+            with_result=False,
             performer_type=None,
         )
     )
@@ -182,8 +186,17 @@ def test_a_put_request_opens_no_case(kit: Kit) -> None:
     sr["reasonReference"] = []
     del sr["reasonReference"]
     sr.pop("supportingInfo", None)
-    ok(kit.http.put(f"/fhir/ServiceRequest/{sr['id']}", json=sr, headers={"Content-Type": "application/fhir+json", **kit.p.clinic}), 201)
-    found = ok(kit.http.get(f"/fhir/Task?focus=ServiceRequest/{sr['id']}", headers=kit.p.coordinator))
+    ok(
+        kit.http.put(
+            f"/fhir/ServiceRequest/{sr['id']}",
+            json=sr,
+            headers={"Content-Type": "application/fhir+json", **kit.p.clinic},
+        ),
+        201,
+    )
+    found = ok(
+        kit.http.get(f"/fhir/Task?focus=ServiceRequest/{sr['id']}", headers=kit.p.coordinator)
+    )
     assert not found.get("entry")
 
 
@@ -192,8 +205,15 @@ def test_the_insurer_sees_the_decision_but_not_the_clinical_file(kit: Kit) -> No
     task = kit.task(case, kit.p.insurer)
     assert task["status"] == "accepted"
     link = next(i for i in kit.task(case)["input"] if i["type"]["text"] == "eligibility")
-    assert kit.http.get(f"/fhir/{link['valueReference']['reference']}", headers=kit.p.insurer).status_code == 200
-    assert kit.http.get(f"/fhir/Condition/{case.ids['Condition']}", headers=kit.p.insurer).status_code in (403, 404)
+    assert (
+        kit.http.get(
+            f"/fhir/{link['valueReference']['reference']}", headers=kit.p.insurer
+        ).status_code
+        == 200
+    )
+    assert kit.http.get(
+        f"/fhir/Condition/{case.ids['Condition']}", headers=kit.p.insurer
+    ).status_code in (403, 404)
     assert kit.http.get(f"/fhir/Task/{task['id']}", headers=kit.p.insurer_b).status_code == 404
 
 
