@@ -153,7 +153,7 @@ def cmd_token(
     bad = [s for s in scopes if not is_valid_scope(s)]
     if bad:
         return _fail(f"invalid scope {bad[0]!r}")
-    lifetime = args.lifetime or settings.access_token_lifetime_seconds
+    lifetime = settings.access_token_lifetime_seconds if args.lifetime is None else args.lifetime
     if not 1 <= lifetime <= MAX_DEV_TOKEN_LIFETIME:
         return _fail(f"--lifetime must be between 1 and {MAX_DEV_TOKEN_LIFETIME} seconds")
     issuer = fhir_issuer(settings)
