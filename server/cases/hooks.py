@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from profiles.conformance import PROFILE_EXPERT, canonical
+from profiles.conformance import CS_COMMUNICATION, PROFILE_EXPERT
 from resources.diagnosticreport import (
     ReportMoveError,
     is_second_opinion_report,
@@ -38,7 +38,7 @@ from server.repository import Repository
 from server.timeutil import now
 
 log = logging.getLogger(__name__)
-CS_COMMUNICATION = canonical("case-communication", "CodeSystem")
+
 MAX_AWAITING = 200  # cases matched per directory write; the rest on the next one
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from profiles.conformance import CS_BUSINESS_STATUS, PROFILE_TASK, canonical
+from profiles.conformance import CS_BUSINESS_STATUS, CS_TRANSITION, PROFILE_TASK
 from profiles.terminology import concept
 from resources.domain import local_id
 from resources.servicerequest import is_second_opinion_request
@@ -30,7 +30,6 @@ from server.errors import FhirError
 from server.repository import Repository
 from server.timeutil import fhir_instant, now
 
-CS_TRANSITION = canonical("case-transition", "CodeSystem")
 OPEN = frozenset({"requested", "accepted", "ready", "in-progress", "on-hold"})
 MAX_CASE_TASKS = 50
 

@@ -28,7 +28,9 @@ def _kit(app: FastAPI) -> Iterator[Kit]:
 def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
     app = create_app(module_settings("cases", auth="on", admin_token=ADMIN))
     yield from _kit(app)
-    MongoClient(mongo_uri).drop_database(app.state.consilium.settings.db_name)
+    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    cleanup.drop_database(app.state.consilium.settings.db_name)
+    cleanup.close()
     app.state.consilium.store.close()
 
 
