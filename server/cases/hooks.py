@@ -231,6 +231,13 @@ def _contribution(
     sub = _subtask_of(repo, case, roles)
     if sub is None:
         return
+    stored = repo.read("Task", str(sub["id"]))
+    sub_case = CaseFile(sub, stored.version_id, case.request, case.request_acl)
+    if sub.get("status") != "in-progress":
+        sub["status"] = "in-progress"
+        sub["businessStatus"] = {"coding": [coding("under-review")]}
+        sub_case = save(repo, sub_case, "review-started", actor)
+    sub = sub_case.task
     sub["status"] = "completed"
     sub["output"] = [
         {
@@ -239,9 +246,6 @@ def _contribution(
         }
     ]
     sub["businessStatus"] = {"coding": [coding("report-issued")]}
-    sub_case = CaseFile(sub, 0, case.request, case.request_acl)
-    stored = repo.read("Task", str(sub["id"]))
-    sub_case.version = stored.version_id
     save(repo, sub_case, "board-contribution", actor)
 
 
@@ -351,8 +355,10 @@ def follow_expert(event: WriteEvent) -> None:
 
 
 def install(hooks: Hooks) -> None:
-    for hook in (guard_request, guard_report, guard_communication):
-        hooks.register(HookPoint.PRE_WRITE, hook)
+    # First (before profile validation): the guards fill what the server sets, such as a
+    # report's performer, which the profile requires.
+    for hook in (guard_communication, guard_report, guard_request):
+        hooks.register(HookPoint.PRE_WRITE, hook, first=True)
     for hook in (follow_request, follow_report, follow_communication, follow_expert):
         hooks.register(HookPoint.PRE_COMMIT, hook)
 

@@ -18,7 +18,7 @@ from resources.matching import candidate_from, need_from, rank
 from server.cases import workflow
 from server.cases.actor import Actor, actor_of
 from server.cases.store import CaseFile, coding, load_case_of_task, transition_record
-from server.errors import FhirError
+from server.errors import FhirError, Issue, operation_outcome
 from server.operations import Invocation, Operation, load_definition
 from server.operations.links import local_key
 from server.repository import Repository
@@ -52,7 +52,21 @@ def _run(call: Invocation, work: Any) -> dict[str, Any]:
     result_id: str = call.repo.transaction(
         lambda tx: work(tx.unrestricted(), _case(tx, rid), actor_of(tx.security))
     )
-    stored = call.repo.read("Task", result_id).resource
+    try:
+        stored = call.repo.read("Task", result_id).resource
+    except FhirError as exc:
+        if exc.status != 404:
+            raise
+        # Declined or reassigned away: the case is no longer the caller's to see.
+        return operation_outcome(
+            [
+                Issue(
+                    "informational",
+                    f"done; Task/{result_id} is no longer visible to you",
+                    "information",
+                )
+            ]
+        )
     assert stored is not None
     return stored
 

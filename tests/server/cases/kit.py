@@ -112,7 +112,7 @@ class Kit:
                     "resourceType": "Patient",
                     "name": [{"family": f"Member{number[-4:]}"}],
                     "birthDate": "1970-01-01",
-                    "address": [{"country": country, "state": state}],
+                    "address": [{"country": country, **({"state": state} if state else {})}],
                     "communication": [
                         {
                             "language": {

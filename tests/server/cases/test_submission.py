@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.cases.kit import CBS, CSC, SNOMED, Kit, business, ok
+from tests.server.cases.kit import CBS, CSC, FHIR, SNOMED, Kit, business, ok
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 
@@ -66,10 +66,18 @@ def test_cover_the_clinic_asserted_is_not_evidence(kit: Kit) -> None:
     assert "coverage-unverified" in {c["code"] for c in task["statusReason"]["coding"]}
 
 
-def test_no_cover_is_member_not_found(kit: Kit) -> None:
+def test_another_members_cover_is_member_not_found(kit: Kit) -> None:
     patient, _ = kit.member()
-    task = kit.task(kit.submit(patient, None))
-    assert {c["code"] for c in task["statusReason"]["coding"]} >= {"member-not-found"}
+    _, someone_elses = kit.member()
+    task = kit.task(kit.submit(patient, someone_elses))
+    assert [c["code"] for c in task["statusReason"]["coding"]] == ["member-not-found"]
+
+
+def test_a_request_without_cover_is_refused_by_the_profile(kit: Kit) -> None:
+    patient, _ = kit.member()
+    r = kit.http.post("/fhir", json=kit.bundle(patient, None), headers={**FHIR, **kit.p.clinic})
+    assert r.status_code in (400, 422), r.text
+    assert "insurance" in r.text
 
 
 def test_a_plan_without_the_benefit_is_rejected(kit: Kit) -> None:
@@ -123,9 +131,9 @@ def test_every_failing_rule_is_reported(kit: Kit) -> None:
         )
     )
     codes = {c["code"] for c in task["statusReason"]["coding"]}
-    assert codes >= {
+    # An unverified cover says nothing about the plan: its benefit rules are not evaluated.
+    assert codes == {
         "coverage-unverified",
-        "benefit-not-included",
         "condition-not-covered",
         "investigations-incomplete",
         "diagnosis-not-firm",
@@ -183,8 +191,15 @@ def test_a_put_request_opens_no_case(kit: Kit) -> None:
     bundle = kit.bundle(patient, coverage)
     sr = bundle["entry"][0]["resource"]
     sr["id"] = f"sr-put-{patient[:8]}"
-    sr["reasonReference"] = []
-    del sr["reasonReference"]
+    condition = ok(
+        kit.http.post(
+            "/fhir/Condition",
+            json=bundle["entry"][1]["resource"],
+            headers={**FHIR, **kit.p.clinic},
+        ),
+        201,
+    )
+    sr["reasonReference"] = [{"reference": f"Condition/{condition['id']}"}]
     sr.pop("supportingInfo", None)
     ok(
         kit.http.put(
