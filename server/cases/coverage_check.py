@@ -309,7 +309,7 @@ def build_response(question_key: str, question: dict[str, Any], checked: Checked
             "Eligible for a second medical opinion."
             if result.eligible
             else "Not eligible for a second medical opinion: "
-            + " ".join(f.explanation for f in result.failures)
+            + " ".join(f"{reason_display(f.code)}: {f.explanation}" for f in result.failures)
         ),
         "insurer": question["insurer"],
     }
