@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.server.cases.kit import Case, Kit, business, ok
 
@@ -18,16 +19,18 @@ ROUNDS = range(3)
 LOST = {409, 422}  # the loser of a race: a conflict, or the rule the winner's move now breaks
 
 
-def together(*calls: Callable[[], Any]) -> list[Any]:
-    """Run ``calls`` on their own threads, released at once; their responses in order."""
+def together(kit: Kit, *calls: Callable[[Kit], Any]) -> list[Any]:
+    """Run ``calls`` on their own threads, each with its own TestClient on the same app (one
+    client serialises requests on its event loop), released at once; responses in order."""
+    kits = [Kit(TestClient(kit.http.app, base_url="http://testserver"), kit.p) for _ in calls]
     barrier = threading.Barrier(len(calls))
     out: list[Any] = [None] * len(calls)
     errors: list[BaseException] = []
 
-    def run(i: int, call: Callable[[], Any]) -> None:
+    def run(i: int, call: Callable[[Kit], Any]) -> None:
         try:
             barrier.wait(timeout=30)
-            out[i] = call()
+            out[i] = call(kits[i])
         except BaseException as exc:  # reported below, not lost on the thread
             errors.append(exc)
 
@@ -56,7 +59,7 @@ def reviewing(kit: Kit) -> Case:
 def test_two_final_reports_at_once_file_exactly_one(kit: Kit, round_: int) -> None:
     case = reviewing(kit)
     expert = kit.p.expert(LEAD)
-    responses = together(lambda: kit.report(case, expert), lambda: kit.report(case, expert))
+    responses = together(kit, lambda k: k.report(case, expert), lambda k: k.report(case, expert))
     codes = sorted(r.status_code for r in responses)
     assert codes[0] == 201 and codes[1] in LOST, [r.text for r in responses]
     winner = next(r.json() for r in responses if r.status_code == 201)
@@ -80,8 +83,9 @@ def test_two_declines_at_once_move_the_case_once(kit: Kit, round_: int) -> None:
     tid = kit.task(case)["id"]
     expert = kit.p.expert(LEAD)
     responses = together(
-        lambda: kit.op(tid, "decline", expert, reason="capacity"),
-        lambda: kit.op(tid, "decline", expert, reason="capacity"),
+        kit,
+        lambda k: k.op(tid, "decline", expert, reason="capacity"),
+        lambda k: k.op(tid, "decline", expert, reason="capacity"),
     )
     codes = sorted(r.status_code for r in responses)
     # The loser either lost the write (409), or ran after the winner: no longer the owner, it
@@ -101,8 +105,9 @@ def test_a_reply_racing_a_reassign_leaves_a_consistent_case(kit: Kit, round_: in
     before = kit.timeline(tid)
     comms_before = len(matches(kit, f"Communication?based-on=ServiceRequest/{case.sr}"))
     reply, reassign = together(
-        lambda: kit.answer(case, question, kit.p.clinic),
-        lambda: kit.op(
+        kit,
+        lambda k: k.answer(case, question, k.p.clinic),
+        lambda k: k.op(
             tid,
             "reassign",
             kit.p.coordinator,
