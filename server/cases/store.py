@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from profiles.conformance import CS_BUSINESS_STATUS, CS_TRANSITION, PROFILE_TASK
@@ -185,15 +185,22 @@ def save(
 
 
 def open_task(
-    repo: Repository, task: dict[str, Any], request: dict[str, Any], actor: Actor, when: datetime
+    repo: Repository,
+    task: dict[str, Any],
+    request: dict[str, Any],
+    steps: list[tuple[str, Actor, str | None]],
+    when: datetime,
 ) -> CaseFile:
-    """Store a new case Task (version 1) and its ``submitted`` Provenance."""
+    """Store a new case Task (version 1) and a Provenance per step that led to it (``steps``:
+    activity, actor, reason), a millisecond apart so the timeline keeps their order."""
     task.setdefault("meta", {"profile": [PROFILE_TASK]})
     task["lastModified"] = fhir_instant(when)
     stored = repo.create("Task", task, rid=task.get("id"))
     assert stored.resource is not None
     case = CaseFile(copy.deepcopy(stored.resource), stored.version_id, copy.deepcopy(request))
-    repo.create("Provenance", transition_record(case, 1, "submitted", actor, None, when))
+    for i, (activity, actor, reason) in enumerate(steps):
+        moment = when + timedelta(milliseconds=i)
+        repo.create("Provenance", transition_record(case, 1, activity, actor, reason, moment))
     return case
 
 

@@ -129,65 +129,78 @@ def excluded_experts(repo: Repository, case: CaseFile) -> frozenset[str]:
                     who = local_id(entity.get("what"), "PractitionerRole")
                     if who:
                         out.add(who)
-    for ref in case.request.get("replaces") or []:
+    return frozenset(out) | _first_opinion_experts(repo, case.request)
+
+
+# ---------------------------------------------------------------------------- the actions
+def submit(repo: Repository, request: dict[str, Any], actor: Actor) -> CaseFile:
+    """Open the case of a new request, decide eligibility, and match an expert when eligible.
+
+    The Task is written once, in the state the submission ends in (accepted with its expert,
+    awaiting one, or rejected with every reason), with one Provenance per step against that
+    version: the steps happen in one transaction, and each Task version costs a write with its
+    history document and some fifty index updates (bench/case_flow.py).
+    """
+    when = now()
+    today = when.astimezone(UTC).date()
+    rid = str(request["id"])
+    task = new_case_task(request, rid, authored=fhir_instant(when))
+    checked = coverage_check.check(repo, request, coverage_check.service_day(request, today))
+    response = coverage_check.store_records(
+        repo, f"ServiceRequest/{rid}", checked, fhir_instant(when)
+    )
+    task["input"] = [
+        {
+            "type": {"text": "eligibility"},
+            "valueReference": {"reference": f"CoverageEligibilityResponse/{response['id']}"},
+        }
+    ]
+    result = checked.result
+    steps: list[tuple[str, Actor, str | None]] = [("submitted", actor, None)]
+    probe = CaseFile(task, 0, request)
+    if not result.eligible:
+        permit(probe, "reject", None)
+        task["status"] = "rejected"
+        task["businessStatus"] = {"coding": [coding(result.failures[0].code)]}
+        task["statusReason"] = {
+            "coding": [coding(f.code) for f in result.failures],
+            "text": " ".join(f.explanation for f in result.failures),
+        }
+        steps.append(("rejected", SERVER_ACTOR, "; ".join(f.code for f in result.failures)))
+    else:
+        permit(probe, "accept", None)
+        task["status"] = "accepted"
+        task["restriction"] = {
+            "period": {
+                "start": today.isoformat(),
+                "end": due_date(today, checked.facts.benefits).isoformat(),
+            }
+        }
+        steps.append(("eligible", SERVER_ACTOR, None))
+        expert = matching.best_expert(
+            repo, request, result.condition, today, exclude=_first_opinion_experts(repo, request)
+        )
+        if expert is None:
+            task["businessStatus"] = {"coding": [coding("awaiting-expert")]}
+            steps.append(("awaiting-expert", SERVER_ACTOR, None))
+        else:
+            task["businessStatus"] = {"coding": [coding("expert-assigned")]}
+            task["owner"] = {"reference": f"PractitionerRole/{expert.role}"}
+            steps.append(("expert-assigned", SERVER_ACTOR, None))
+    case = open_task(repo, task, request, steps, when)
+    case.request_acl = _request_acl(repo, rid)
+    return case
+
+
+def _first_opinion_experts(repo: Repository, request: dict[str, Any]) -> frozenset[str]:
+    """For a request that replaces another: the experts of the opinion it replaces."""
+    out: set[str] = set()
+    for ref in request.get("replaces") or []:
         rid = local_id(ref, "ServiceRequest")
         first = load_case(repo, rid) if rid else None
         if first is not None and first.owner:
             out.add(first.owner)
     return frozenset(out)
-
-
-# ---------------------------------------------------------------------------- the actions
-def submit(repo: Repository, request: dict[str, Any], actor: Actor) -> CaseFile:
-    """Open the case of a new request, decide eligibility, and match an expert when eligible."""
-    when = now()
-    today = when.astimezone(UTC).date()
-    rid = str(request["id"])
-    task = new_case_task(request, rid, authored=fhir_instant(when))
-    case = open_task(repo, task, request, actor, when)
-    case.request_acl = _request_acl(repo, rid)
-    checked = coverage_check.check(repo, request, coverage_check.service_day(request, today))
-    response = coverage_check.store_records(
-        repo, f"ServiceRequest/{rid}", checked, fhir_instant(when)
-    )
-
-    def record_check(t: dict[str, Any]) -> None:
-        t["input"] = [
-            *[i for i in t.get("input", []) if (i.get("type") or {}).get("text") != "eligibility"],
-            {
-                "type": {"text": "eligibility"},
-                "valueReference": {"reference": f"CoverageEligibilityResponse/{response['id']}"},
-            },
-        ]
-
-    result = checked.result
-    if not result.eligible:
-
-        def rejected(t: dict[str, Any]) -> None:
-            record_check(t)
-            t["businessStatus"] = {"coding": [coding(result.failures[0].code)]}
-            t["statusReason"] = {
-                "coding": [coding(f.code) for f in result.failures],
-                "text": " ".join(f.explanation for f in result.failures),
-            }
-
-        reasons = "; ".join(f.code for f in result.failures)
-        return perform(repo, case, "reject", None, reason=reasons, when=when, edit=rejected)
-
-    benefits = checked.facts.benefits
-
-    def accepted(t: dict[str, Any]) -> None:
-        record_check(t)
-        t["restriction"] = {
-            **(t.get("restriction") or {}),
-            "period": {
-                "start": today.isoformat(),
-                "end": due_date(today, benefits).isoformat(),
-            },
-        }
-
-    case = perform(repo, case, "accept", None, when=when, edit=accepted)
-    return match(repo, case, today, condition=result.condition)
 
 
 def _request_acl(repo: Repository, rid: str) -> dict[str, Any]:
