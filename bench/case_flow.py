@@ -78,7 +78,10 @@ def member(client: TestClient) -> tuple[str, str]:
                 {
                     "type": {
                         "coding": [
-                            {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                "code": "MB",
+                            }
                         ]
                     },
                     "value": uuid.uuid4().hex,
@@ -128,8 +131,11 @@ def main() -> None:
         db.start()
         try:
             settings = Settings(
-                mongodb_uri=db.uri, db_name="bench", data_dir=Path(tmp) / "data",
-                auth="off", audit="off",
+                mongodb_uri=db.uri,
+                db_name="bench",
+                data_dir=Path(tmp) / "data",
+                auth="off",
+                audit="off",
             )  # type: ignore[call-arg]
             app = create_app(settings)
             seed_all(app.state.consilium, demo=True)
@@ -138,22 +144,29 @@ def main() -> None:
                 requests: list[str] = []
 
                 def submit(i: int) -> None:
-                    r = client.post("/fhir", json=case_bundle(*members[i], second_opinion=True), headers=FHIR)
+                    r = client.post(
+                        "/fhir", json=case_bundle(*members[i], second_opinion=True), headers=FHIR
+                    )
                     assert r.status_code == 200, r.text
                     requests.append(r.json()["entry"][0]["response"]["location"].split("/")[-3])
 
                 def plain(i: int) -> None:
-                    r = client.post("/fhir", json=case_bundle(*members[i], second_opinion=False), headers=FHIR)
+                    r = client.post(
+                        "/fhir", json=case_bundle(*members[i], second_opinion=False), headers=FHIR
+                    )
                     assert r.status_code == 200, r.text
 
                 raw_db = MongoClient(db.uri)["bench_raw"]
                 docs = [
-                    copy.deepcopy(e["resource"]) for e in case_bundle(*members[0], second_opinion=True)["entry"]
+                    copy.deepcopy(e["resource"])
+                    for e in case_bundle(*members[0], second_opinion=True)["entry"]
                 ]
 
                 def raw(i: int) -> None:
                     for d in docs:
-                        raw_db[d["resourceType"]].insert_one({"_id": uuid.uuid4().hex, "resource": d})
+                        raw_db[d["resourceType"]].insert_one(
+                            {"_id": uuid.uuid4().hex, "resource": d}
+                        )
 
                 def review(i: int) -> None:
                     sr = requests[i]
@@ -166,7 +179,14 @@ def main() -> None:
                         "subject": {"reference": f"Patient/{members[i][0]}"},
                         "performer": [{"reference": "PractitionerRole/exp-oncology-ca"}],
                         "conclusionCode": [
-                            {"coding": [{"system": "https://consilium.health/fhir/CodeSystem/second-opinion-outcome", "code": "confirm-diagnosis"}]}
+                            {
+                                "coding": [
+                                    {
+                                        "system": "https://consilium.health/fhir/CodeSystem/second-opinion-outcome",
+                                        "code": "confirm-diagnosis",
+                                    }
+                                ]
+                            }
                         ],
                     }
                     r = client.post("/fhir/DiagnosticReport", json=report, headers=FHIR)
