@@ -135,19 +135,26 @@ def cancel(call: Invocation) -> dict[str, Any]:
     return _run(call, work)
 
 
+def _next_match(
+    call: Invocation, repo: Repository, case: CaseFile, actor: Actor, action: str
+) -> str:
+    """Hand the case to the next match other than its current expert (or back to the queue)."""
+    exclude = frozenset({case.owner}) if case.owner else frozenset()
+    return workflow.match(
+        repo,
+        case,
+        now().date(),
+        exclude=exclude,
+        action=action,
+        actor=actor,
+        reason=_reason(call),
+    ).task_id
+
+
 def decline(call: Invocation) -> dict[str, Any]:
     def work(repo: Repository, case: CaseFile, actor: Actor) -> str:
         workflow.permit(case, "decline", actor)
-        exclude = frozenset({case.owner}) if case.owner else frozenset()
-        return workflow.match(
-            repo,
-            case,
-            now().date(),
-            exclude=exclude,
-            action="decline",
-            actor=actor,
-            reason=_reason(call),
-        ).task_id
+        return _next_match(call, repo, case, actor, "decline")
 
     return _run(call, work)
 
@@ -156,16 +163,7 @@ def reassign(call: Invocation) -> dict[str, Any]:
     def work(repo: Repository, case: CaseFile, actor: Actor) -> str:
         workflow.permit(case, "reassign", actor)
         if call.params.first("expert") is None:
-            exclude = frozenset({case.owner}) if case.owner else frozenset()
-            return workflow.match(
-                repo,
-                case,
-                now().date(),
-                exclude=exclude,
-                action="reassign",
-                actor=actor,
-                reason=_reason(call),
-            ).task_id
+            return _next_match(call, repo, case, actor, "reassign")
         chosen = _expert(repo, call, case, any_specialty=True)
 
         def assign(t: dict[str, Any]) -> None:

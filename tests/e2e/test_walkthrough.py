@@ -16,14 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from server.embedded_db import free_loopback_port
 from tests.e2e.serve_process import Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,37 +58,14 @@ class SeededServer(Server):
     """``consilium serve --seed`` with authorization on (what ``make run`` starts)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.port = free_loopback_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CONSILIUM_AUTH": "on", "CONSILIUM_LOG_LEVEL": "WARNING"}
-        for name in ("CONSILIUM_MONGODB_URI", "CONSILIUM_ADMIN_TOKEN", "CONSILIUM_BASE_URL"):
-            env.pop(name, None)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = data_dir / "serve.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "server.cli", "serve", "--seed"),
-                    *("--port", str(self.port), "--data-dir", str(data_dir)),
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.log.read_text(errors="replace"))
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.kill()
-        raise RuntimeError("server did not become healthy")
+        super().__init__(
+            data_dir,
+            {"CONSILIUM_AUTH": "on"},
+            args=("--seed",),
+            drop_env=("CONSILIUM_ADMIN_TOKEN", "CONSILIUM_BASE_URL"),
+            cwd=ROOT,
+            timeout=90,
+        )
 
 
 @pytest.fixture(scope="module")
