@@ -13,7 +13,22 @@ ownership survives updates: the submitting clinic is recorded once and kept acro
 - ``orgs``: clinics that own it: the writing clinic, plus the owners of the patients it references,
   plus ``Patient.managingOrganization`` when a trusted (unbound) client writes it (seeding).
 - ``payors``: insurers (``Coverage.payor``, ``CoverageEligibility*.insurer``).
-- ``owners``: a Task's ``owner`` PractitionerRole; ``requests``: ServiceRequests it fulfils.
+- ``owners``: a Task's ``owner`` PractitionerRole; ``requests``: ServiceRequests it fulfils
+  (``focus`` and ``basedOn``, so a board sub-Task, ``basedOn`` the case's ServiceRequest and
+  owned by another expert, gives that expert the same case).
+- ``attested`` (Coverage only): whether this version is *insurer-held*, i.e. written by someone
+  entitled to state what an insurer covers: a trusted integration or an administrator (the
+  insurer's own feed, an import; principal None or without a role, which includes auth off) or
+  an insurer that is one of the Coverage's payors. A Coverage typed in by a clinic, a
+  coordinator or a specialist is only a claim of coverage. Why a stored fact: eligibility must
+  not be decided on a policy number a clinic made up, and the case engine reads this flag
+  instead of re-deriving who wrote the version. It is recomputed on every version, never
+  carried over: a clinic editing an insurer's Coverage makes it unattested again, because the
+  insurer no longer vouches for the new content.
+
+Patients written by a coordinator (the second-opinion service's staff taking a member's call)
+get the clinics of ``Patient.managingOrganization`` like a trusted client's, so the clinic the
+coordinator acts for sees the patient; a clinic's own writes are attributed to that clinic only.
 """
 
 from __future__ import annotations
@@ -64,6 +79,14 @@ def _ids(value: Any, rtype: str) -> list[str]:
     return out
 
 
+def insurer_held(principal: Principal | None, payors: list[str]) -> bool:
+    """Whether a Coverage version written by ``principal`` is vouched for by an insurer (see the
+    module docstring: trusted writers and the paying insurer only)."""
+    if principal is None or principal.role is None:
+        return True
+    return principal.role == "insurer" and principal.organization in payors
+
+
 def compute_acl(
     resource_type: str,
     resource_id: str,
@@ -83,7 +106,8 @@ def compute_acl(
     bound = principal is not None and principal.organization is not None
     if principal is not None and principal.role == "clinic" and principal.organization:
         orgs.add(principal.organization)
-    if resource_type == "Patient" and not bound:
+    on_behalf = principal is not None and principal.role == "coordinator"
+    if resource_type == "Patient" and (not bound or on_behalf):
         orgs.update(_ids(resource.get("managingOrganization"), "Organization"))
     others = patients - {resource_id} if resource_type == "Patient" else patients
     if others:
@@ -92,6 +116,7 @@ def compute_acl(
     acl: dict[str, Any] = {"patients": sorted(patients), "orgs": sorted(orgs)}
     if resource_type == "Coverage":
         acl["payors"] = sorted(set(_ids(resource.get("payor"), "Organization")))
+        acl["attested"] = insurer_held(principal, acl["payors"])
     elif resource_type in ("CoverageEligibilityRequest", "CoverageEligibilityResponse"):
         acl["payors"] = sorted(set(_ids(resource.get("insurer"), "Organization")))
     if resource_type == "Task":

@@ -2,7 +2,8 @@
 
 SMART App Launch 2.x "Client types" (public with PKCE; confidential asymmetric with
 ``private_key_jwt``) and SMART Backend Services "Registering a client". The Consilium extension
-binds a client to an Organization and a party role (clinic | specialist | insurer); a client
+binds a client to an Organization and a party role (clinic | specialist | insurer |
+coordinator, ``auth.principal.ROLES``); a client
 without an organization is a trusted integration limited only by its scopes.
 
 Documents are declared abstract and bound to a connection alias by ``auth.store.AuthStore``, so

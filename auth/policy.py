@@ -2,7 +2,8 @@
 
 SMART App Launch 2.x "Scopes" (what a token may do) and the Consilium party model (DOMAIN.md):
 a clinic sees only patients and cases it submitted, a specialist only cases whose Task it owns,
-an insurer only Coverage it pays and the *status* of its members' cases. HAPI's
+an insurer only Coverage it pays and the *status* of its members' cases, a coordinator (the
+second-opinion service's own staff) every case of the network. HAPI's
 AuthorizationInterceptor is the model: an ordered rule list, first matching rule wins, every
 verdict names its rule; incoming (writes) and outgoing (reads) resources are both checked.
 
@@ -13,6 +14,13 @@ Three entry points share one set of facts:
 - ``can_read`` / ``check_write``: the per-resource check (the security behind the narrowing).
 Database facts (a specialist's assigned patients, an insurer's members) come through the
 ``Facts`` protocol, supplied by the server, so this module stays pure.
+
+Server-managed types: a case Task is moved by the server only (docs/cases.md), so every bound
+party is refused direct Task writes (rule ``task-server-managed``) and asks through the case
+operations, a Communication or a report instead; the case engine writes Tasks on the server's
+own account. Provenance is the server's record of those transitions, so bound parties read it
+(the same party rules as the case's other data) but never write it. Trusted integrations (no
+role) and administrators still write both: imports and migrations.
 """
 
 from __future__ import annotations
@@ -73,8 +81,27 @@ INSURER_PAYOR_TYPES = frozenset(
     {"Coverage", "CoverageEligibilityRequest", "CoverageEligibilityResponse"}
 )
 INSURER_STATUS_TYPES = frozenset({"ServiceRequest", "Task", "DiagnosticReport"})
+# Written by the server (the case engine) only, once a party is bound; see the module docstring.
+TASK_SERVER_MANAGED = (
+    "case Tasks are moved by the server: use $cancel, $decline, $reassign, $add-expert, "
+    "a Communication or a report"
+)
+PROVENANCE_SERVER_MANAGED = "Provenance is written by the server for case records"
 SPECIALIST_WRITABLE = frozenset(
-    {"Task", "DiagnosticReport", "Communication", "Observation", "DocumentReference", "Provenance"}
+    {"DiagnosticReport", "Communication", "Observation", "DocumentReference"}
+)
+# What a coordinator may write on a member's call: the clinical submission of a case.
+COORDINATOR_WRITABLE = frozenset(
+    {
+        "Patient",
+        "Coverage",
+        "Condition",
+        "Observation",
+        "DiagnosticReport",
+        "DocumentReference",
+        "ServiceRequest",
+        "Communication",
+    }
 )
 # What an insurer may see of a case: workflow status, never clinical content.
 INSURER_VIEW: dict[str, frozenset[str]] = {
@@ -236,6 +263,14 @@ class Policy:
                 if write:
                     return Verdict(False, "directory-read-only", "network data is read-only")
                 return Verdict(True, "directory")
+            if write and resource_type == "Task":
+                return Verdict(False, "task-server-managed", TASK_SERVER_MANAGED)
+            if write and resource_type == "Provenance":
+                return Verdict(False, "provenance-server-managed", PROVENANCE_SERVER_MANAGED)
+            if p.role == "coordinator" and write and resource_type not in COORDINATOR_WRITABLE:
+                return Verdict(
+                    False, "coordinator-read-only", f"coordinators cannot write {resource_type}"
+                )
             if p.role == "insurer":
                 if resource_type in INSURER_PAYOR_TYPES:
                     return Verdict(True, "insurer-payor")
@@ -251,8 +286,6 @@ class Policy:
                     return Verdict(
                         False, "specialist-read-only", f"specialists cannot write {resource_type}"
                     )
-                if interaction == "create" and resource_type == "Task":
-                    return Verdict(False, "specialist-read-only", "specialists cannot create Tasks")
         if all(q.context == "patient" for q in perms) and not self._patient_reachable(
             p, resource_type
         ):
@@ -316,7 +349,7 @@ class Policy:
     def _party_filter(self, p: Principal, resource_type: str) -> Filter | None:
         if p.role is None:
             return {}
-        if resource_type in DIRECTORY_TYPES:
+        if resource_type in DIRECTORY_TYPES or p.role == "coordinator":
             return {}
         if p.role == "clinic":
             return {"acl.orgs": p.organization}
@@ -374,8 +407,9 @@ class Policy:
     def acl_of(
         self, p: Principal | None, resource_type: str, resource: dict[str, Any]
     ) -> dict[str, Any]:
-        """Facts for a resource whose stored ``acl`` the caller does not have."""
-        return compute_acl(
+        """Facts for a resource whose stored ``acl`` the caller does not have. Who wrote it is
+        unknown here, so the writer-derived ``attested`` is left out rather than guessed."""
+        acl = compute_acl(
             resource_type,
             str(resource.get("id", "")),
             resource,
@@ -383,6 +417,8 @@ class Policy:
             None,
             self.facts.patient_orgs,
         )
+        acl.pop("attested", None)
+        return acl
 
     def _permission_allows(
         self,
@@ -413,6 +449,8 @@ class Policy:
             return Verdict(True, "trusted-integration")
         if resource_type in DIRECTORY_TYPES:
             return Verdict(True, "directory")
+        if p.role == "coordinator":
+            return Verdict(True, "coordinator-network")
         if p.role == "clinic":
             ok = p.organization in acl.get("orgs", [])
             return Verdict(
@@ -499,12 +537,9 @@ class Policy:
                     False, "clinic-own-patients", "references another organization's patient"
                 )
             return Verdict(True, "clinic-own-patients")
+        if p.role == "coordinator":
+            return Verdict(True, "coordinator-on-behalf")
         if p.role == "specialist":
-            if resource_type == "Task":
-                ok = bool(set(new_acl.get("owners", [])) & self.specialist_roles(p))
-                return Verdict(
-                    ok, "specialist-own-task", "" if ok else "Task must stay assigned to you"
-                )
             patients = set(new_acl.get("patients", []))
             assigned, _ = self.assigned(p)
             ok = bool(patients) and patients <= assigned

@@ -13,7 +13,7 @@ from typing import Any
 
 from auth.scopes import Permission, ScopeError, parse_scope
 
-ROLES = ("clinic", "specialist", "insurer")
+ROLES = ("clinic", "specialist", "insurer", "coordinator")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Principal:
     user: str | None = None  # fhirUser, e.g. "PractitionerRole/abc"
     patient: str | None = None  # launch patient context (logical id)
     organization: str | None = None  # Organization id the client/user is bound to
-    role: str | None = None  # clinic | specialist | insurer | None (trusted integration)
+    role: str | None = None  # clinic | specialist | insurer | coordinator | None (trusted)
     practitioner_role: str | None = None  # a specialist's own PractitionerRole id
     token_id: str | None = None
     admin: bool = False

@@ -89,7 +89,7 @@ class AuthStore:
         self,
         username: str,
         password: str,
-        fhir_user: str,
+        fhir_user: str | None,
         *,
         organization: str | None = None,
         role: str | None = None,

@@ -1,8 +1,13 @@
 """End users who log in on the authorization page (SMART App Launch "fhirUser").
 
 Passwords are stored as salted scrypt hashes (stdlib ``hashlib.scrypt``, RFC 7914) and compared
-in constant time. Each user has a ``fhir_user`` (Practitioner/… or PractitionerRole/…) and the
-same optional Organization/role binding as clients.
+in constant time. A user has the same optional Organization/role binding as clients (any of
+``auth.principal.ROLES``: clinic, specialist, insurer, coordinator) and usually a ``fhir_user``
+(Practitioner/… or PractitionerRole/…). ``fhir_user`` is optional because not every party's
+staff is a FHIR resource: an insurer's case officer or a coordinator of the second-opinion
+service has no Practitioner in the network directory, and a made-up reference would be a
+dangling ``fhirUser`` claim. Such a user's token carries no ``fhirUser`` (SMART allows that);
+the party binding alone decides what they see.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class UserBase(Document):  # type: ignore[misc]
     username = StringField(primary_key=True)
     password_hash = StringField(required=True)
     display_name = StringField(default="")
-    fhir_user = StringField(required=True)
+    fhir_user = StringField(null=True)
     organization = StringField(null=True)
     role = StringField(null=True, choices=(*ROLES, None))
     practitioner_role = StringField(null=True)

@@ -36,6 +36,10 @@ CS_BUSINESS_STATUS = canonical("case-business-status", "CodeSystem")
 CS_CONDITIONS = canonical("covered-serious-conditions", "CodeSystem")
 VS_REJECTION = canonical("case-rejection-reason", "ValueSet")
 VS_CONDITIONS = canonical("covered-serious-conditions", "ValueSet")
+CS_TRANSITION = canonical("case-transition", "CodeSystem")
+CS_COMMUNICATION = canonical("case-communication", "CodeSystem")
+EXT_UNEXPLAINED = canonical("unexplained-after-investigations")
+CM_ICD10 = canonical("icd10-to-covered-serious-conditions", "ConceptMap")
 
 
 @cache

@@ -9,14 +9,55 @@ human review it.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from profiles.conformance import CS_CONDITIONS, lookup
+from profiles import definitions_dir
+from profiles.conformance import BASE, CM_ICD10, CS_CONDITIONS, VS_CONDITIONS, lookup
 
 Membership = bool | None
 _IS_A_OPS = ("is-a", "descendent-of", "=")
+SCT = "http://snomed.info/sct"
+ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
+CM_SNOMED = f"{BASE}/ConceptMap/covered-serious-conditions-to-snomed"
+_ICD = re.compile(r"^([A-Z][0-9][0-9A-Z])(?:\.([0-9A-Z]{1,4}))?$")
+_NO_MATCH = ("unmatched", "disjoint")
+
+
+@cache
+def _hierarchy() -> dict[str, tuple[str, ...]]:
+    """SNOMED code → its parents within the shipped subset (``definitions/snomed``).
+
+    Not a FHIR resource and not seeded: a curated slice of SNOMED CT so the common descendants of
+    our is-a roots are decidable without a terminology server."""
+    path = definitions_dir() / "snomed" / "hierarchy-subset.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {k: tuple(v.get("parents", [])) for k, v in doc["concepts"].items()}
+
+
+def snomed_subsumes(root: str, code: str) -> Membership:
+    """Is ``code`` ``root`` or a descendant of it? ``None`` when the subset does not know ``code``.
+
+    Any parent path reaching ``root`` is enough (SNOMED is a polyhierarchy)."""
+    if code == root:
+        return True
+    tree = _hierarchy()
+    if code not in tree:
+        return None
+    seen: set[str] = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        if c == root:
+            return True
+        if c not in seen:
+            seen.add(c)
+            todo.extend(tree.get(c, ()))
+    return False
 
 
 def _walk(
@@ -85,7 +126,13 @@ def _include_contains(inc: dict[str, Any], system: str, code: str) -> Membership
                 if root not in ancestors(system, code):
                     return False
                 continue
-            return None  # an external hierarchy (SNOMED): only the root itself is decidable
+            if system == SCT and code != root:
+                got = snomed_subsumes(root, code)
+                if got is True:
+                    continue
+                if got is False:
+                    return False
+            return None  # an external hierarchy (SNOMED): undecidable outside the shipped subset
         return True
     if ours:
         return code in codes(system)
@@ -140,9 +187,85 @@ class CoveredMatch:
 def covered_condition(system: str | None, code: str | None) -> CoveredMatch | None:
     """The covered condition ``system|code`` denotes, or None when it is not (or not known to be)
     a covered condition."""
-    if system == CS_CONDITIONS and code and concept(CS_CONDITIONS, code) is not None:
-        return CoveredMatch(code, "guide", f"{system}|{code}")
+    if not system or not code:
+        return None
+    source = f"{system}|{code}"
+    if system == CS_CONDITIONS:
+        return CoveredMatch(code, "guide", source) if concept(system, code) else None
+    if system in ICD10_SYSTEMS:
+        got = _icd10_condition(system, code)
+        return CoveredMatch(got, "map", source) if got else None
+    if system == SCT:
+        if code in _snomed_targets():
+            return CoveredMatch(_snomed_targets()[code], "map", source)
+        for root, condition in _is_a_roots().items():
+            if snomed_subsumes(root, code) is True:
+                return CoveredMatch(condition, "hierarchy", source)
     return None
+
+
+def _mapped(target: dict[str, Any]) -> bool:
+    return bool(target.get("code")) and target.get("equivalence") not in _NO_MATCH
+
+
+@cache
+def _icd10_map(system: str) -> tuple[tuple[str, str, str], ...]:
+    """(category, subdivision, condition) of the ICD-10 ConceptMap group for ``system``."""
+    cm = lookup(CM_ICD10, "ConceptMap") or {}
+    out: list[tuple[str, str, str]] = []
+    for group in cm.get("group", []):
+        if group.get("source") != system:
+            continue
+        for el in group.get("element", []):
+            m = _ICD.match(el["code"])
+            if m is None:
+                continue
+            for t in el.get("target", []):
+                if _mapped(t):
+                    out.append((m.group(1), m.group(2) or "", t["code"]))
+    return tuple(out)
+
+
+def _icd10_condition(system: str, code: str) -> str | None:
+    """A mapped code covers itself and its subcodes: ICD-10 is positional, so ``C18`` covers
+    ``C18.7`` and ``N18.5`` does not cover ``N18.4``. The most specific mapping wins."""
+    m = _ICD.match(code.strip().upper())
+    if m is None:
+        return None
+    cat, sub = m.group(1), m.group(2) or ""
+    hits = [(len(s), c) for k, s, c in _icd10_map(system) if k == cat and sub.startswith(s)]
+    return max(hits)[1] if hits else None
+
+
+@cache
+def _snomed_targets() -> dict[str, str]:
+    """SNOMED concept → guide code, read backwards from covered-serious-conditions-to-snomed."""
+    cm = lookup(CM_SNOMED, "ConceptMap") or {}
+    out: dict[str, str] = {}
+    for group in cm.get("group", []):
+        if group.get("target") != SCT:
+            continue
+        for el in group.get("element", []):
+            for t in el.get("target", []):
+                if _mapped(t):
+                    out.setdefault(t["code"], el["code"])
+    return out
+
+
+@cache
+def _is_a_roots() -> dict[str, str]:
+    """The SNOMED is-a roots of the covered value set → guide code. Proxies included by exact
+    code have no filter, so they never gain descendants."""
+    vs = lookup(VS_CONDITIONS, "ValueSet") or {}
+    out: dict[str, str] = {}
+    for inc in vs.get("compose", {}).get("include", []):
+        if inc.get("system") != SCT:
+            continue
+        for f in inc.get("filter", []):
+            root = f.get("value")
+            if f.get("op") == "is-a" and root in _snomed_targets():
+                out[root] = _snomed_targets()[root]
+    return out
 
 
 def default_specialty(condition: str) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """Coverage: reading a second-opinion cover (group policy, certificate number, plan, period).
 
-Pure helpers used by the eligibility check. Coverage has no write-time domain rule beyond its
-profile (``second-opinion-coverage``), so this module registers no hooks (``HOOKS`` is empty).
+Pure helpers used by the eligibility rules (resources/eligibility.py); day and period arithmetic
+and the business-day due date live in resources/calendar.py. Coverage has no write-time domain
+rule beyond its profile (``second-opinion-coverage``), so this module registers no hooks
+(``HOOKS`` is empty).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from resources.calendar import business_days_after, period_covers
 from resources.domain import V2_0336, HookTable, has_coding
 
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
@@ -18,6 +21,9 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 UCUM = "http://unitsofmeasure.org"
 PER_YEAR = "{opinion}/a"  # UCUM: opinions per annum
 DAYS = "d"
+
+# DOMAIN.md: a sensible default SLA is a report within 5 business days (p50) of a complete file.
+DEFAULT_TURNAROUND_DAYS = 5
 
 HOOKS: HookTable = []
 
@@ -39,36 +45,9 @@ def member_number(coverage: dict[str, Any]) -> str | None:
     return None
 
 
-def _day(value: Any, *, end: bool) -> date | None:
-    """FHIR date/dateTime → the date it covers (partial dates widen to the whole year/month)."""
-    if not isinstance(value, str) or len(value) < 4:
-        return None
-    try:
-        year = int(value[:4])
-        if len(value) == 4:
-            return date(year, 12, 31) if end else date(year, 1, 1)
-        month = int(value[5:7])
-        if len(value) == 7:
-            if not end:
-                return date(year, month, 1)
-            nxt = date(year + month // 12, month % 12 + 1, 1)
-            return date.fromordinal(nxt.toordinal() - 1)
-        return date(year, month, int(value[8:10]))
-    except ValueError:
-        return None
-
-
 def in_force(coverage: dict[str, Any], today: date) -> bool:
     """Active, and its period (open ends allowed) covers ``today``."""
-    if coverage.get("status") != "active":
-        return False
-    period = coverage.get("period") or {}
-    start, end = _day(period.get("start"), end=False), _day(period.get("end"), end=True)
-    if period.get("start") is not None and start is None:
-        return False
-    if period.get("end") is not None and end is None:
-        return False
-    return (start is None or start <= today) and (end is None or today <= end)
+    return coverage.get("status") == "active" and period_covers(coverage.get("period"), today)
 
 
 @dataclass(frozen=True)
@@ -108,3 +87,13 @@ def plan_benefits(insurance_plan: dict[str, Any] | None, *, used: int = 0) -> Pl
                         turnaround = int(q["value"])
             return PlanBenefits(True, per_year, used, turnaround)
     return PlanBenefits(included=False)
+
+
+def due_date(submitted: date, benefits: PlanBenefits | None) -> date:
+    """The case due date: the plan's turnaround in business days after submission.
+
+    Plans state turnaround in days (UCUM ``d``) and mean working days, as the services do
+    ("a report within 5-7 working days"); without a stated turnaround the default SLA applies.
+    """
+    days = benefits.turnaround_days if benefits and benefits.turnaround_days is not None else None
+    return business_days_after(submitted, DEFAULT_TURNAROUND_DAYS if days is None else days)

@@ -55,6 +55,11 @@ class StoreFacts:
         for d in self.repo.pending("Patient"):
             if d.get("_id") in patients:
                 out[d["_id"]] = set((d.get("acl") or {}).get("orgs", []))
+        memo = self.repo.memo
+        for pid in patients - set(out):
+            known = memo.get(f"Patient/{pid}")
+            if known is not None:
+                out[pid] = set(known)
         rest = patients - set(out)
         if rest:
             cursor = self.repo.find_visible(
@@ -64,7 +69,10 @@ class StoreFacts:
                 include_deleted=True,
                 flush=False,
             )
-            out.update({d["_id"]: set((d.get("acl") or {}).get("orgs", [])) for d in cursor})
+            for d in cursor:
+                orgs = set((d.get("acl") or {}).get("orgs", []))
+                out[d["_id"]] = orgs
+                memo[f"Patient/{d['_id']}"] = frozenset(orgs)
         return out
 
     def practitioner_roles_of(self, organization: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""The ``consilium`` command: serve, seed, reindex (and, with SMART, client management)."""
+"""The ``consilium`` command: serve, seed, reindex, token (and, with SMART, client management)."""
 
 from __future__ import annotations
 
@@ -156,10 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
     common(reindex)
     reindex.set_defaults(func=cmd_reindex)
 
-    from server.cli_auth import add_parsers
+    from server.cli_auth import add_parsers, add_token_parser
 
     add_parsers(sub, common, _with_database)
+    add_token_parser(sub, common, cmd_token)
     return parser
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """``consilium token``: the demo users and credentials come from the seed (no database)."""
+    from seed.demo_access import DEMO_USERS, read_credentials
+    from server.cli_auth import cmd_token as issue
+
+    settings = _settings(args)
+    if args.base_url:
+        settings = settings.model_copy(update={"base_url": args.base_url})
+    users = {u[0]: u for u in DEMO_USERS}
+    return issue(args, settings, read_credentials(settings.data_dir), users)
 
 
 def _with_database(fn):  # type: ignore[no-untyped-def]

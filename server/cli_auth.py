@@ -1,8 +1,17 @@
-"""``consilium client add`` / ``consilium user add``: the CLI face of client registration.
+"""``consilium client add`` / ``user add`` / ``keys rotate`` / ``token``: the CLI face of auth.
 
 Same validation as ``POST /oauth/register`` (RFC 7591 metadata, ``auth.clients``), written
 straight to the database the server uses, so an operator can bootstrap clients without the
 admin token.
+
+``consilium token --user NAME`` prints an access token for a demo user of a *development* data
+dir, so every README example works with authorization on without a browser sign-in. Why it is
+safe enough: it only runs where ``serve --seed`` wrote ``demo-credentials.json`` and only for the
+demo users named there, and it signs with that data dir's own keys, which anyone able to run it
+could read anyway. It needs no database (the users are the seed's definitions), so it works while
+``make run`` holds the embedded one. The token is what the token endpoint would issue for that
+user's binding (``auth.tokens.issue_access_token``, issuer = the FHIR base the server derives
+for a request to ``http://HOST:PORT``, or ``CONSILIUM_BASE_URL``).
 """
 
 from __future__ import annotations
@@ -11,12 +20,31 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from auth.errors import OAuthError
 from auth.principal import ROLES
+from auth.scopes import is_valid_scope
 from auth.store import AuthStore
+
+CLI_CLIENT_ID = "consilium-cli"
+MAX_DEV_TOKEN_LIFETIME = 24 * 3600
+# What a demo user's app would typically be granted: every party reads and writes through the
+# party rules (they, not the scope, keep a party to its own part), insurers read and keep their
+# Coverage current.
+DEFAULT_SCOPES: dict[str, tuple[str, ...]] = {
+    "clinic": ("user/*.cruds",),
+    "specialist": ("user/*.cruds",),
+    "coordinator": ("user/*.cruds",),
+    "insurer": ("user/*.rs", "user/Coverage.cruds"),
+}
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # listening on all: reached on loopback
+
+# A demo user as the seed defines it: username, fhirUser, organization, role, practitioner role.
+DemoUser = tuple[str, str | None, str, str, str | None]
 
 
 def _metadata(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,7 +95,7 @@ def cmd_user_add(args: argparse.Namespace, settings: Any, uri: str) -> int:
         )
     finally:
         store.close()
-    print(f"user {args.username} saved ({args.fhir_user})")
+    print(f"user {args.username} saved ({args.fhir_user or 'no fhirUser'})")
     return 0
 
 
@@ -81,6 +109,90 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     key = KeyStore(settings.keys_dir).rotate()
     print(f"new signing key {key.kid} in {settings.keys_dir}")
     return 0
+
+
+def fhir_issuer(settings: Any) -> str:
+    """The token ``iss`` the running server expects (``AuthRuntime.issuer``): its FHIR base as a
+    client on this machine reaches it, i.e. ``CONSILIUM_BASE_URL`` or ``http://HOST:PORT``."""
+    if settings.base_url:
+        return f"{str(settings.base_url).rstrip('/')}/fhir"
+    host = "127.0.0.1" if settings.host in _WILDCARD_HOSTS else str(settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/fhir"
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_token(
+    args: argparse.Namespace,
+    settings: Any,
+    credentials: dict[str, Any] | None,
+    demo_users: Mapping[str, DemoUser],
+) -> int:
+    """Print a demo user's access token on stdout (its lifetime on stderr); no database."""
+    from auth.keys import KeyStore
+    from auth.tokens import issue_access_token
+
+    if credentials is None:
+        return _fail(
+            f"{settings.data_dir} is not a development data dir (no demo-credentials.json); "
+            "`consilium serve --seed` creates one. Production tokens come from /oauth/token."
+        )
+    user = demo_users.get(args.user)
+    if user is None or args.user not in (credentials.get("users") or {}):
+        known = sorted(set(demo_users) & set(credentials.get("users") or {}))
+        return _fail(
+            f"{args.user!r} is not a demo user of this data dir; known: {', '.join(known)}"
+        )
+    _, fhir_user, org, role, prole = user
+    scopes = list(args.scope or DEFAULT_SCOPES.get(role, ("user/*.rs",)))
+    bad = [s for s in scopes if not is_valid_scope(s)]
+    if bad:
+        return _fail(f"invalid scope {bad[0]!r}")
+    lifetime = settings.access_token_lifetime_seconds if args.lifetime is None else args.lifetime
+    if not 1 <= lifetime <= MAX_DEV_TOKEN_LIFETIME:
+        return _fail(f"--lifetime must be between 1 and {MAX_DEV_TOKEN_LIFETIME} seconds")
+    issuer = fhir_issuer(settings)
+    token, claims = issue_access_token(
+        KeyStore(settings.keys_dir),
+        issuer=issuer,
+        client_id=CLI_CLIENT_ID,
+        scopes=scopes,
+        lifetime=lifetime,
+        subject=args.user,
+        context={"fhirUser": fhir_user},
+        binding={"org": org, "role": role, "prole": prole},
+    )
+    expires = datetime.fromtimestamp(claims["exp"], UTC).strftime("%H:%M:%S UTC")
+    print(token)
+    print(
+        f"{args.user} ({role} {org}), scope {' '.join(scopes)}, for {issuer}: "
+        f"expires in {lifetime} s (at {expires})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_token_parser(sub: Any, common: Any, func: Any) -> None:
+    """``consilium token``; ``func(args)`` is the composition root's wrapper that supplies the
+    demo users (the server package itself never imports the seed)."""
+    tok = sub.add_parser(
+        "token", help="print an access token for a demo user of a development data dir"
+    )
+    tok.add_argument("--user", required=True, help="a demo user, e.g. dr.patel")
+    tok.add_argument(
+        "--scope", action="append", help="scope (repeatable; default: the role's usual scopes)"
+    )
+    tok.add_argument("--lifetime", type=int, default=None, help="seconds (default: the server's)")
+    tok.add_argument("--host", default=None, help="the server's host (default CONSILIUM_HOST)")
+    tok.add_argument("--port", type=int, default=None, help="the server's port")
+    tok.add_argument("--base-url", default=None, help="the server's public base URL, if set")
+    common(tok)
+    tok.set_defaults(func=func)
 
 
 def add_parsers(sub: Any, common: Any, run: Any) -> None:
@@ -110,7 +222,9 @@ def add_parsers(sub: Any, common: Any, run: Any) -> None:
     uadd = user_sub.add_parser("add", help="create or replace a user")
     uadd.add_argument("--username", required=True)
     uadd.add_argument("--password", help="prompted for when omitted")
-    uadd.add_argument("--fhir-user", required=True, help="e.g. PractitionerRole/role-doc-1")
+    uadd.add_argument(
+        "--fhir-user", help="e.g. PractitionerRole/role-doc-1 (omit for staff with no FHIR record)"
+    )
     uadd.add_argument("--org")
     uadd.add_argument("--role", choices=ROLES)
     uadd.add_argument("--practitioner-role")

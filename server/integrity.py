@@ -74,10 +74,16 @@ def missing_targets(repo: Repository, targets: set[str]) -> list[str]:
         by_type[rtype].append(rid)
     missing: list[str] = []
     reader = repo.unrestricted()
+    memo = repo.memo  # a case write names the same requester, patient and request many times
     for rtype, ids in by_type.items():
-        cursor = reader.find_visible(rtype, {"_id": {"$in": ids}}, fields=["_id"])
+        unknown = [i for i in ids if not memo.get(f"exists:{rtype}/{i}")]
+        if not unknown:
+            continue
+        cursor = reader.find_visible(rtype, {"_id": {"$in": unknown}}, fields=["_id"])
         found = {d["_id"] for d in cursor}
-        missing.extend(f"{rtype}/{i}" for i in ids if i not in found)
+        for i in found:
+            memo[f"exists:{rtype}/{i}"] = True
+        missing.extend(f"{rtype}/{i}" for i in unknown if i not in found)
     return sorted(missing)
 
 

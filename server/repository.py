@@ -91,12 +91,15 @@ class Repository:
         self._post_commit: list[WriteEvent] = []
         # Documents waiting for one insert_many per collection (see write_batch); shared when bound.
         self._write_batch: list[dict[str, list[Doc]]] = []
+        # Facts looked up while writing, memoised for this request's transaction (``memo``).
+        self._memo: dict[str, Any] = {}
 
     # ----------------------------------------------------------------------------- transactions
     def bound(self, session: ClientSession | None) -> Repository:
         repo = Repository(self.store, self.hooks, security=self.security, session=session)
         repo._post_commit = self._post_commit
         repo._write_batch = self._write_batch
+        repo._memo = self._memo
         return repo
 
     @contextmanager
@@ -150,6 +153,7 @@ class Repository:
 
         def attempt(session: ClientSession | None) -> T:
             self._post_commit.clear()  # a retried transaction must not double-fire hooks
+            self._memo.clear()  # nor trust what the aborted attempt read
             repo = self.bound(session)
             result = fn(repo)
             repo.run_pre_commit()
@@ -310,6 +314,15 @@ class Repository:
                 found[f"{t}/{doc['_id']}"] = doc
         return [(k.split("/", 1)[0], found[k]) for k in keys if k in found]
 
+    @property
+    def memo(self) -> dict[str, Any]:
+        """Write-time facts (a patient's owning clinics) memoised for this request's transaction:
+        the access hook asks the same question for every resource a case write touches (the
+        request, its Task versions, the eligibility records, each Provenance). Entries of a
+        resource are dropped when the repository writes that resource, and all of them when a
+        transaction is retried."""
+        return self._memo
+
     def pending(self, resource_type: str) -> list[Doc]:
         """Current documents of ``resource_type`` a transaction Bundle created but has not
         flushed yet (``write_batch`` holds pure inserts back): the one public view of them, for
@@ -327,6 +340,7 @@ class Repository:
         repo = Repository(self.store, self.hooks, session=self.session)
         repo._post_commit = self._post_commit
         repo._write_batch = self._write_batch
+        repo._memo = self._memo
         return repo
 
     # ------------------------------------------------------------------------------------ reads
@@ -610,6 +624,8 @@ class Repository:
         except DuplicateKeyError as exc:
             raise conflict(f"{resource_type}/{rid} was created concurrently; retry") from exc
         event.version_id = vid
+        self._memo.pop(f"{resource_type}/{rid}", None)
+        self._memo.pop(f"exists:{resource_type}/{rid}", None)
         self._post_commit.append(event)
         return Stored(
             resource_type, rid, vid, ts, doc["deleted"], resource, version["method"], doc["acl"]

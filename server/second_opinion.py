@@ -1,4 +1,5 @@
-"""Plugin attaching the second-opinion domain hooks from ``resources/`` to the pipeline.
+"""Plugin attaching the second-opinion domain hooks from ``resources/`` and the case engine
+(``server/cases/``, docs/cases.md) to the pipeline.
 
 The rules live in resources/{servicerequest,task,diagnosticreport,coverage}.py as pure functions
 with a ``HOOKS`` table; they may not import ``server`` (layering), so this adapter registers them
@@ -36,6 +37,9 @@ def as_fhir_error(hook: Hook) -> Callable[[WriteEvent], None]:
 
 
 def plugin(app: FastAPI, state: AppState) -> None:
+    from server.cases.hooks import install
+
+    install(state.hooks)
     for module in MODULES:
         for point_name, hook in module.HOOKS:
             state.hooks.register(HookPoint(point_name), as_fhir_error(hook))

@@ -94,11 +94,12 @@ class Operation:
 @cache
 def registry() -> dict[str, Operation]:
     """``{code: Operation}``; imported lazily so handler modules may import server packages."""
+    from server.operations.case_actions import ADD_EXPERT, CANCEL, DECLINE, REASSIGN
     from server.operations.case_bundle import OPERATION as CASE_BUNDLE
     from server.operations.eligibility import OPERATION as ELIGIBILITY
     from server.operations.everything import OPERATION as EVERYTHING
 
-    ops = [CASE_BUNDLE, EVERYTHING, ELIGIBILITY]
+    ops = [CASE_BUNDLE, EVERYTHING, ELIGIBILITY, CANCEL, DECLINE, REASSIGN, ADD_EXPERT]
     return {op.name: op for op in ops}
 
 

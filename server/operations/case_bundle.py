@@ -9,14 +9,22 @@ What is in it (DOMAIN.md): the request; its Task(s) (``basedOn`` or ``focus`` â†
 the Patient (``subject``); the Coverage(s) in ``insurance``; the ``reasonReference`` resources
 (Conditions); everything in ``supportingInfo`` plus the ``result`` Observations and
 ``imagingStudy`` of supporting DiagnosticReports; Communications ``basedOn`` the request; and
-second-opinion reports (DiagnosticReport ``basedOn`` the request). Nothing else: directory data
-(requester, experts) is read separately and is not case data.
+second-opinion reports (DiagnosticReport ``basedOn`` the request), and what the Communications
+carry (``payload.contentReference``: the documents a clinic attaches to its reply). Nothing
+else: directory data (requester, experts) is read separately and is not case data.
+
+Pulling the case file is also how the review starts (docs/cases.md): the assigned expert's first
+pull moves the case to ``in-progress`` (``executionPeriod.start``), recorded like any transition,
+before the bundle is assembled so the Task in it shows the new state.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from server.cases import workflow
+from server.cases.actor import actor_of
+from server.cases.store import load_case
 from server.errors import Issue, operation_outcome
 from server.operations import Invocation, Operation, load_definition
 from server.operations.links import follow, pointing_at
@@ -43,6 +51,7 @@ def case_bundle(call: Invocation) -> dict[str, Any]:
     repo, base = call.repo, call.base
     request = repo.read("ServiceRequest", call.rid).resource
     assert request is not None
+    start_review_if_assigned(call)
     request_key = f"ServiceRequest/{call.rid}"
     issues: list[Issue] = []
     included: dict[str, dict[str, Any]] = {}
@@ -67,8 +76,13 @@ def case_bundle(call: Invocation) -> dict[str, Any]:
                             )
                         )
     for rtype, codes in POINTING_AT_REQUEST:
-        for found in pointing_at(repo, rtype, codes, request_key):
-            add(found)
+        for key, resource in pointing_at(repo, rtype, codes, request_key):
+            add((key, resource))
+            if rtype == "Communication":
+                for i, part in enumerate(resource.get("payload") or []):
+                    if isinstance(part.get("contentReference"), dict):
+                        expression = f"{key}.payload[{i}].contentReference"
+                        add(follow(repo, part["contentReference"], expression, issues, base))
 
     entries: list[dict[str, Any]] = [
         {"fullUrl": f"{base}/{request_key}", "resource": request, "search": {"mode": "match"}}
@@ -86,6 +100,23 @@ def case_bundle(call: Invocation) -> dict[str, Any]:
         "link": [{"relation": "self", "url": f"{base}/{request_key}/$case-bundle"}],
         "entry": entries,
     }
+
+
+def start_review_if_assigned(call: Invocation) -> None:
+    """The assigned expert's first pull starts the review (no-op for anyone else)."""
+    assert call.rid is not None
+    rid = call.rid
+    actor = actor_of(call.repo.security)
+    if actor.role != "specialist":
+        return
+
+    def work(tx: Any) -> None:
+        system = tx.unrestricted()
+        case = load_case(system, rid)
+        if case is not None and case.status == "accepted" and case.owner in actor.roles:
+            workflow.start_review(system, case, actor)
+
+    call.repo.transaction(work)
 
 
 OPERATION = Operation(load_definition("case-bundle.json"), case_bundle)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from auth import grants, pkce
@@ -15,6 +16,7 @@ from auth.audit import AuthEvent
 from auth.errors import OAuthError
 from auth.grants import AuthServer
 from auth.store import AuthStore
+from auth.tokens import decode_access_token, principal_from_claims
 from tests.auth.conftest import ADMIN, REDIRECT, SITE
 from tests.smart_helpers import ASSERTION_TYPE, KeyPair
 
@@ -307,3 +309,60 @@ def test_launch_needs_a_patient_id(server: AuthServer, body: bytes) -> None:
 def test_launch_binds_the_patient(server: AuthServer, store: AuthStore) -> None:
     launch = grants.create_launch(server, ADMIN, b'{"patient": "p1"}')
     assert store.get_launch(launch).patient == "p1"
+
+
+# ------------------------------------------------------------------------ party bindings
+@pytest.mark.parametrize("role", ["clinic", "specialist", "insurer", "coordinator"])
+def test_registration_accepts_every_party_role(server: AuthServer, role: str) -> None:
+    body = orjson.dumps(
+        {
+            "redirect_uris": ["https://v.example/cb"],
+            "consilium": {"organization": "net-consilium-experts", "role": role},
+        }
+    )
+    meta = grants.register(server, ADMIN, "application/json", body, AuthEvent("oauth-register"))
+    assert meta["consilium"]["role"] == role
+
+
+def test_registration_refuses_an_unknown_role(server: AuthServer) -> None:
+    body = orjson.dumps(
+        {
+            "redirect_uris": ["https://v.example/cb"],
+            "consilium": {"organization": "o", "role": "auditor"},
+        }
+    )
+    with pytest.raises(OAuthError) as caught:
+        grants.register(server, ADMIN, "application/json", body, AuthEvent("oauth-register"))
+    assert caught.value.error == "invalid_client_metadata"
+
+
+def test_a_coordinator_without_fhir_user_gets_its_binding_in_the_token(
+    server: AuthServer, store: AuthStore, clients: dict[str, Any]
+) -> None:
+    store.add_user("coord.u", "pw", None, organization="net-x", role="coordinator")
+    code = store.create_code(
+        60,
+        client_id=clients["public"].client_id,
+        redirect_uri=REDIRECT,
+        scope="openid fhirUser patient/*.rs",
+        code_challenge=pkce.s256(VERIFIER),
+        username="coord.u",
+        context={"patient": "p1"},
+    )
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": clients["public"].client_id,
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER,
+    }
+    body = grants.token_request(server, SITE, form, AuthEvent("oauth-token"))
+    claims = decode_access_token(server.keys(), body["access_token"], issuer=SITE.issuer)
+    assert (claims["org"], claims["role"], claims["sub"]) == ("net-x", "coordinator", "coord.u")
+    assert "fhirUser" not in claims
+    principal = principal_from_claims(claims)
+    assert (principal.role, principal.organization, principal.user) == (
+        "coordinator",
+        "net-x",
+        None,
+    )

@@ -43,7 +43,18 @@ def alive(pid: int) -> bool:
 
 
 class Server:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        drop_env: tuple[str, ...] = (),
+        cwd: Path | None = None,
+        timeout: float = 60,
+    ) -> None:
+        """``args`` extra ``serve`` arguments (``--seed``); ``drop_env`` variables of this
+        process the server must not inherit."""
         self.port = free_loopback_port()
         self.base = f"http://127.0.0.1:{self.port}"
         full_env = {
@@ -52,7 +63,8 @@ class Server:
             "CONSILIUM_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
-        full_env.pop("CONSILIUM_MONGODB_URI", None)
+        for name in ("CONSILIUM_MONGODB_URI", *drop_env):
+            full_env.pop(name, None)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / "serve.log"
         with self.log.open("ab") as log:
@@ -62,17 +74,19 @@ class Server:
                     "-m",
                     "server.cli",
                     "serve",
+                    *args,
                     "--port",
                     str(self.port),
                     "--data-dir",
                     str(data_dir),
                 ],
                 env=full_env,
+                cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(self.log.read_text(errors="replace"))

@@ -112,11 +112,11 @@ def test_demo_references_point_at_earlier_resources() -> None:
 
 
 def test_demo_covers_the_lifecycle() -> None:
+    """Every state the engine produces; ``ready`` is for BSeR imports only (DOMAIN.md)."""
     statuses = {r["status"] for r in DEMO if r["resourceType"] == "Task"}
     assert {
         "requested",
         "accepted",
-        "ready",
         "in-progress",
         "on-hold",
         "completed",
@@ -181,3 +181,33 @@ def test_consilium_search_parameters_find_demo_data(
         r = client.get(f"/fhir/{query}")
         assert r.status_code == 200, r.text
         assert {e["resource"]["id"] for e in r.json().get("entry", [])} == ids
+
+
+def test_demo_tasks_use_no_deprecated_business_status() -> None:
+    codes = {business_status_code(r) for r in DEMO if r["resourceType"] == "Task"}
+    assert "expert-matched" not in codes
+    assert "expert-assigned" in codes
+
+
+def test_oncology_experts_take_medical_oncology_cases() -> None:
+    """394593009 is the covered-conditions default specialty for cancer (routing without a
+    performerType)."""
+    demo = _by_key()
+    for role in ("exp-oncology-ca", "exp-oncology-in"):
+        codes = {
+            c["code"] for s in demo[f"PractitionerRole/{role}"]["specialty"] for c in s["coding"]
+        }
+        assert {"394592004", "394593009"} <= codes
+
+
+def test_walkthrough_member_has_insurer_held_cover_and_no_case() -> None:
+    demo = _by_key()
+    coverage = demo["Coverage/cov-moreau"]
+    assert coverage["beneficiary"] == {"reference": "Patient/pat-moreau"}
+    assert class_value(coverage, "group") == "GP-40213"
+    assert not [
+        r
+        for r in DEMO
+        if r["resourceType"] == "ServiceRequest"
+        and r["subject"]["reference"] == "Patient/pat-moreau"
+    ]

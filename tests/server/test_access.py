@@ -1,4 +1,5 @@
-"""The cross-party matrix: clinics, specialists and insurers each see only their own part.
+"""The cross-party matrix: clinics, specialists and insurers each see only their own part;
+coordinators (the second-opinion service's staff) see every case but no AuditEvent.
 
 One database is loaded once for the module (read-only tests); tests that write build their own.
 Every access path is covered: read, vread, history, search, _include/_revinclude, compartment
@@ -35,6 +36,7 @@ def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
                 c, READ, org="network-s", role="specialist", practitioner_role="expert-1"
             ),
             "network": backend_token(c, READ, org="network-s", role="specialist"),
+            "coordinator": backend_token(c, READ, org="network-s", role="coordinator"),
             "trusted": backend_token(c, READ),
         }
         yield {"client": c, "tokens": tokens}
@@ -88,6 +90,15 @@ def ids(response: Any) -> set[str]:
         ("expert-1", "Coverage/cov-a", 403),
         ("network", "Task/task-b", 200),  # an org-wide specialist client sees its network's cases
         ("trusted", "Condition/cond-b", 200),
+        ("coordinator", "Patient/pat-a", 200),  # the service's staff see every case
+        ("coordinator", "Patient/pat-b", 200),
+        ("coordinator", "Condition/cond-b", 200),
+        ("coordinator", "Coverage/cov-b", 200),  # they check eligibility
+        ("coordinator", "ServiceRequest/sr-b", 200),
+        ("coordinator", "Task/task-a", 200),
+        ("coordinator", "DiagnosticReport/inv-b", 200),
+        ("coordinator", "Organization/clinic-a", 200),
+        ("coordinator", "AuditEvent/any", 403),
     ],
 )
 def test_read_matrix(world: dict[str, Any], who: str, path: str, status: int) -> None:
@@ -105,6 +116,11 @@ def test_insurer_sees_status_not_clinical_content(world: dict[str, Any]) -> None
 
 def test_clinic_sees_the_full_report(world: dict[str, Any]) -> None:
     assert get(world, "clinic-a", "DiagnosticReport/dr-a").json()["conclusion"]
+
+
+def test_coordinator_sees_the_full_report(world: dict[str, Any]) -> None:
+    report = get(world, "coordinator", "DiagnosticReport/dr-b").json()
+    assert report["conclusion"] and "security" not in report.get("meta", {})
 
 
 # ------------------------------------------------------------------------- vread / history
@@ -183,6 +199,10 @@ def test_system_history_redacts_for_insurers(world: dict[str, Any]) -> None:
         ("expert-1", "Condition", {"cond-a"}),
         ("network", "Task", {"task-a", "task-b"}),
         ("trusted", "Patient", {"pat-a", "pat-b"}),
+        ("coordinator", "Patient", {"pat-a", "pat-b"}),
+        ("coordinator", "Coverage", {"cov-a", "cov-b"}),
+        ("coordinator", "Task", {"task-a", "task-b"}),
+        ("coordinator", "DiagnosticReport", {"dr-a", "dr-b", "inv-a", "inv-b"}),
         ("clinic-a", "Patient/pat-b/Observation", set()),
         ("clinic-a", "Patient/pat-a/Observation", {"obs-a", "vital-a"}),
         ("clinic-a", "ServiceRequest?_include=ServiceRequest:subject", {"sr-a", "pat-a"}),
@@ -240,6 +260,8 @@ def test_batch_entries_are_checked_one_by_one(world: dict[str, Any]) -> None:
         ("insurer-x", "Patient/pat-a/$everything", 403),
         ("clinic-a", "ServiceRequest/sr-b/$case-bundle", 404),
         ("expert-1", "ServiceRequest/sr-b/$case-bundle", 404),
+        ("coordinator", "Patient/pat-b/$everything", 200),
+        ("coordinator", "ServiceRequest/sr-b/$case-bundle", 200),
     ],
 )
 def test_operation_matrix(world: dict[str, Any], who: str, path: str, status: int) -> None:

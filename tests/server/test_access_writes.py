@@ -3,6 +3,7 @@ including each entry of a transaction (one refusal rolls back the whole Bundle).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,8 @@ def token(c: TestClient, who: str, scope: str = RW) -> str:
         "clinic-b": {"org": "clinic-b", "role": "clinic"},
         "insurer-x": {"org": "insurer-x", "role": "insurer"},
         "expert-1": {"org": "network-s", "role": "specialist", "practitioner_role": "expert-1"},
+        "coordinator": {"org": "network-s", "role": "coordinator"},
+        "trusted": {},
     }[who]
     return backend_token(c, scope, **binding)
 
@@ -108,18 +111,173 @@ def test_insurer_cannot_write_clinical_data(c: TestClient) -> None:
     assert r.status_code == 403
 
 
+def refused_by(r: Any, rule: str) -> bool:
+    return r.status_code == 403 and f"rule {rule}:" in r.json()["issue"][0]["diagnostics"]
+
+
 def test_specialist_cannot_update_a_case_not_assigned(c: TestClient) -> None:
     task = c.get("/fhir/Task/task-b", headers=bearer(ADMIN)).json()
     task["status"] = "in-progress"
     r = c.put("/fhir/Task/task-b", json=task, headers=bearer(token(c, "expert-1")))
-    assert r.status_code == 403
+    assert refused_by(r, "task-server-managed")
 
 
 def test_specialist_cannot_reassign_its_task_away(c: TestClient) -> None:
     task = c.get("/fhir/Task/task-a", headers=bearer(ADMIN)).json()
     task["owner"] = {"reference": "PractitionerRole/expert-2"}
     r = c.put("/fhir/Task/task-a", json=task, headers=bearer(token(c, "expert-1")))
-    assert r.status_code == 403
+    assert refused_by(r, "task-server-managed")
+    assert c.get("/fhir/Task/task-a", headers=bearer(ADMIN)).json()["owner"] == {
+        "reference": "PractitionerRole/expert-1"
+    }
+
+
+# ------------------------------------------------------- Tasks are moved by the server only
+JSON_PATCH = {"Content-Type": "application/json-patch+json"}
+START = [{"op": "replace", "path": "/status", "value": "in-progress"}]
+
+
+def task_write(c: TestClient, method: str, tok: str) -> Any:
+    """One direct write of the case Task ``task-a`` (a new Task for POST)."""
+    headers = bearer(tok)
+    if method == "POST":
+        body = {**c.get("/fhir/Task/task-a", headers=bearer(ADMIN)).json(), "id": None}
+        body.pop("id")
+        body.pop("meta", None)
+        return c.post("/fhir/Task", json=body, headers=headers)
+    if method == "PUT":
+        body = c.get("/fhir/Task/task-a", headers=bearer(ADMIN)).json()
+        return c.put("/fhir/Task/task-a", json={**body, "status": "in-progress"}, headers=headers)
+    if method == "PATCH":
+        return c.patch(
+            "/fhir/Task/task-a", content=json.dumps(START), headers={**headers, **JSON_PATCH}
+        )
+    return c.delete("/fhir/Task/task-a", headers=headers)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("who", ["clinic-a", "insurer-x", "expert-1", "coordinator"])
+def test_no_party_writes_a_case_task_directly(c: TestClient, who: str, method: str) -> None:
+    r = task_write(c, method, token(c, who))
+    assert refused_by(r, "task-server-managed"), r.text
+    assert "$reassign" in r.json()["issue"][0]["diagnostics"]
+    assert c.get("/fhir/Task/task-a", headers=bearer(ADMIN)).json()["status"] == "ready"
+
+
+@pytest.mark.parametrize(("method", "status"), [("POST", 201), ("PUT", 200), ("PATCH", 200)])
+def test_trusted_integrations_still_write_tasks(c: TestClient, method: str, status: int) -> None:
+    r = task_write(c, method, token(c, "trusted"))
+    assert r.status_code == status, r.text
+
+
+def test_trusted_integrations_still_delete_tasks(c: TestClient) -> None:
+    assert task_write(c, "DELETE", token(c, "trusted")).status_code in (200, 204)
+
+
+# ------------------------------------------------------------------------------ Provenance
+PROVENANCE = {
+    "resourceType": "Provenance",
+    "id": "prov-a",
+    "target": [{"reference": "Task/task-a"}, {"reference": "Patient/pat-a"}],
+    "recorded": "2026-01-02T03:04:05Z",
+    "agent": [{"who": {"reference": "Organization/network-s"}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("clinic-a", 200),
+        ("clinic-b", 404),
+        ("expert-1", 200),
+        ("coordinator", 200),
+        ("insurer-x", 403),
+    ],
+)
+def test_provenance_of_a_case_is_read_by_its_parties(c: TestClient, who: str, status: int) -> None:
+    put = c.put("/fhir/Provenance/prov-a", json=PROVENANCE, headers=bearer(ADMIN))
+    assert put.status_code == 201, put.text
+    assert c.get("/fhir/Provenance/prov-a", headers=bearer(token(c, who))).status_code == status
+
+
+@pytest.mark.parametrize("who", ["clinic-a", "expert-1", "coordinator", "insurer-x"])
+def test_no_party_writes_provenance(c: TestClient, who: str) -> None:
+    body = {k: v for k, v in PROVENANCE.items() if k != "id"}
+    r = c.post("/fhir/Provenance", json=body, headers=bearer(token(c, who)))
+    assert refused_by(r, "provenance-server-managed"), r.text
+
+
+# ----------------------------------------------------------------------------- coordinator
+def test_coordinator_adds_data_to_any_clinics_patient(c: TestClient) -> None:
+    r = c.post(
+        "/fhir/Observation", json=observation("pat-b"), headers=bearer(token(c, "coordinator"))
+    )
+    assert r.status_code == 201, r.text
+    oid = r.json()["id"]
+    assert (
+        c.get(f"/fhir/Observation/{oid}", headers=bearer(token(c, "clinic-b"))).status_code == 200
+    )
+    assert (
+        c.get(f"/fhir/Observation/{oid}", headers=bearer(token(c, "clinic-a"))).status_code == 404
+    )
+
+
+def test_coordinator_registers_a_patient_for_a_clinic(c: TestClient) -> None:
+    body = {
+        "resourceType": "Patient",
+        "name": [{"family": "Caller"}],
+        "managingOrganization": {"reference": "Organization/clinic-a"},
+    }
+    r = c.post("/fhir/Patient", json=body, headers=bearer(token(c, "coordinator")))
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    assert c.get(f"/fhir/Patient/{pid}", headers=bearer(token(c, "clinic-a"))).status_code == 200
+    assert c.get(f"/fhir/Patient/{pid}", headers=bearer(token(c, "clinic-b"))).status_code == 404
+
+
+def test_coordinator_cannot_write_the_directory(c: TestClient) -> None:
+    body = {"resourceType": "Organization", "name": "x"}
+    r = c.post("/fhir/Organization", json=body, headers=bearer(token(c, "coordinator")))
+    assert refused_by(r, "directory-read-only")
+
+
+# ------------------------------------------------------------------- insurer-held Coverage
+def stored_acl(c: TestClient, rtype: str, rid: str) -> dict[str, Any]:
+    doc = c.app.state.consilium.store.resources(rtype).find_one({"_id": rid})  # type: ignore[attr-defined]
+    assert doc is not None
+    return dict(doc["acl"])
+
+
+def test_coverage_attestation_follows_the_writer_of_each_version(c: TestClient) -> None:
+    assert stored_acl(c, "Coverage", "cov-a")["attested"] is True  # loaded by the admin
+    cov = c.get("/fhir/Coverage/cov-a", headers=bearer(ADMIN)).json()
+    cov.pop("meta", None)
+    r = c.put(
+        "/fhir/Coverage/cov-a",
+        json={**cov, "subscriberId": "typed-by-the-clinic"},
+        headers=bearer(token(c, "clinic-a")),
+    )
+    assert r.status_code == 200, r.text
+    assert stored_acl(c, "Coverage", "cov-a")["attested"] is False
+    r = c.put("/fhir/Coverage/cov-a", json=cov, headers=bearer(token(c, "insurer-x")))
+    assert r.status_code == 200, r.text
+    assert stored_acl(c, "Coverage", "cov-a")["attested"] is True
+
+
+def test_a_coordinators_coverage_is_visible_to_the_insurer_but_not_insurer_held(
+    c: TestClient,
+) -> None:
+    cov = {
+        "resourceType": "Coverage",
+        "status": "active",
+        "beneficiary": {"reference": "Patient/pat-b"},
+        "payor": [{"reference": "Organization/insurer-x"}],
+    }
+    r = c.post("/fhir/Coverage", json=cov, headers=bearer(token(c, "coordinator")))
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    assert stored_acl(c, "Coverage", cid)["attested"] is False
+    assert c.get(f"/fhir/Coverage/{cid}", headers=bearer(token(c, "insurer-x"))).status_code == 200
 
 
 def test_specialist_reports_on_an_assigned_case_and_the_clinic_sees_it(c: TestClient) -> None:

@@ -164,6 +164,7 @@ def test_other_tasks_are_left_alone(client: TestClient) -> None:
 def test_final_report_without_outcome_is_422(seeded: None, client: TestClient) -> None:
     report = demo("DiagnosticReport/so-report-tremblay")
     del report["conclusionCode"]
+    report["status"] = "amended"  # a final report changes only as amended
     r = put(client, report)
     assert r.status_code == 422
     issue = r.json()["issue"][0]
@@ -175,8 +176,11 @@ def test_final_report_without_outcome_is_422(seeded: None, client: TestClient) -
 
 def test_preliminary_report_may_omit_outcome(seeded: None, client: TestClient) -> None:
     report = demo("DiagnosticReport/so-report-tremblay")
-    report["id"] = "interim-tremblay"
+    report["id"] = "interim-okafor"  # the Okafor case is under review
     report["status"] = "preliminary"
+    report["basedOn"] = [{"reference": "ServiceRequest/sr-okafor"}]
+    report["subject"] = {"reference": "Patient/pat-okafor"}
+    report["performer"] = [{"reference": "PractitionerRole/exp-cardiology"}]
     del report["conclusionCode"]
     assert put(client, report).status_code == 201
 
@@ -191,11 +195,10 @@ def test_posted_second_opinion_request_opens_a_case(seeded: None, client: TestCl
     task = client.get(f"/fhir/Task/{case_task_id(sr_id)}")
     assert task.status_code == 200
     body = task.json()
-    assert (body["status"], body["businessStatus"]["coding"][0]["code"]) == (
-        "requested",
-        "received",
-    )
+    # Decided in the same transaction: eligible (then matched) or rejected with its reasons.
+    assert body["status"] in ("accepted", "rejected")
     assert body["focus"] == {"reference": f"ServiceRequest/{sr_id}"}
+    assert any(i["type"]["text"] == "eligibility" for i in body["input"])
 
 
 def test_put_second_opinion_request_opens_no_case(seeded: None, client: TestClient) -> None:

@@ -105,11 +105,11 @@ def test_revoked_request_does_not_count(demo: TestClient) -> None:
     assert reason(check(demo, "sr-hughes")) is None
 
 
-def test_provisional_diagnosis_means_investigations_incomplete(demo: TestClient) -> None:
+def test_provisional_diagnosis_is_not_firm(demo: TestClient) -> None:
     cond = read(demo, "Condition/cond-okafor")
     cond["verificationStatus"]["coding"][0]["code"] = "provisional"
     put(demo, cond)
-    assert reason(check(demo, "sr-okafor")) == "investigations-incomplete"
+    assert reason(check(demo, "sr-okafor")) == "diagnosis-not-firm"
 
 
 def test_coverage_of_another_member_is_member_not_found(demo: TestClient) -> None:

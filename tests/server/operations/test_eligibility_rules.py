@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from resources.coverage import PlanBenefits
-from server.operations.eligibility import build_response, policy_year, reason_display
+from resources.eligibility import Eligibility, EligibilityFacts, Failure
+from server.cases.coverage_check import Checked, build_response, policy_year, reason_display
 
 
 @pytest.mark.parametrize(
@@ -38,16 +39,32 @@ QUESTION = {
 COVERAGE = {"status": "active", "period": {"start": "2026-01-01"}}
 
 
+def checked(
+    coverage: dict[str, object] | None,
+    benefits: PlanBenefits | None,
+    failures: tuple[Failure, ...] = (),
+) -> Checked:
+    facts = EligibilityFacts(
+        request={"subject": {"reference": "Patient/p"}},
+        coverage=coverage,
+        coverage_attested=True,
+        condition=None,
+        supporting=[],
+        benefits=benefits,
+        day=date(2026, 5, 1),
+    )
+    return Checked(
+        Eligibility(not failures, failures, None),
+        facts,
+        "Coverage/c" if coverage else None,
+        None,
+        None,
+    )
+
+
 def test_unlimited_benefit_is_allowed_as_string() -> None:
-    benefits = PlanBenefits(True, None, 3)
     response = build_response(
-        "CoverageEligibilityRequest/q",
-        QUESTION,
-        COVERAGE,
-        "Coverage/c",
-        benefits,
-        (True, None),
-        date(2026, 5, 1),
+        "CoverageEligibilityRequest/q", QUESTION, checked(COVERAGE, PlanBenefits(True, None, 3))
     )
     benefit = response["insurance"][0]["item"][0]["benefit"][0]
     assert benefit["allowedString"] == "unlimited"
@@ -55,14 +72,25 @@ def test_unlimited_benefit_is_allowed_as_string() -> None:
 
 
 def test_no_coverage_means_no_insurance_element() -> None:
+    missing = Failure("member-not-found", "No cover found.", "ServiceRequest.insurance")
     response = build_response(
-        "CoverageEligibilityRequest/q",
-        QUESTION,
-        None,
-        None,
-        None,
-        (False, "member-not-found"),
-        date(2026, 5, 1),
+        "CoverageEligibilityRequest/q", QUESTION, checked(None, None, (missing,))
     )
     assert "insurance" not in response
     assert response["error"][0]["code"]["coding"][0]["code"] == "member-not-found"
+
+
+def test_every_failure_is_an_error_with_its_explanation() -> None:
+    failures = (
+        Failure("coverage-not-in-force", "The cover ended.", "Coverage.period"),
+        Failure("diagnosis-not-firm", "Not confirmed.", "Condition.verificationStatus"),
+    )
+    response = build_response(
+        "CoverageEligibilityRequest/q", QUESTION, checked(COVERAGE, None, failures)
+    )
+    assert [e["code"]["coding"][0]["code"] for e in response["error"]] == [
+        "coverage-not-in-force",
+        "diagnosis-not-firm",
+    ]
+    assert [e["code"]["text"] for e in response["error"]] == ["The cover ended.", "Not confirmed."]
+    assert "Coverage not in force" in response["disposition"]
