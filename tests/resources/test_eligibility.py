@@ -22,38 +22,11 @@ from resources.eligibility import (
     evaluate,
     service_day,
 )
+from tests.resources.case_samples import CONDITION, COVERAGE, CSC, REQUEST, VER, S
 
-B = "https://consilium.health/fhir"
-CSC = f"{B}/CodeSystem/covered-serious-conditions"
-VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 DAY = date(2026, 11, 25)
-S = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0336", "code": "S"}]}
 NOT_COVERED = {"coding": [{"system": "http://example.org/local-codes", "code": "common-cold"}]}
 UNEXPLAINED = [{"url": UNEXPLAINED_URL, "valueBoolean": True}]
-
-REQUEST: dict[str, Any] = {
-    "resourceType": "ServiceRequest",
-    "status": "active",
-    "subject": {"reference": "Patient/p1"},
-    "requester": {"reference": "PractitionerRole/t1"},
-    "reasonCode": [S],
-    "reasonReference": [{"reference": "Condition/c1"}],
-    "insurance": [{"reference": "Coverage/cov1"}],
-    "supportingInfo": [{"reference": "DiagnosticReport/d1"}],
-}
-COVERAGE: dict[str, Any] = {
-    "resourceType": "Coverage",
-    "status": "active",
-    "beneficiary": {"reference": "Patient/p1"},
-    "payor": [{"reference": "Organization/ins"}],
-    "period": {"start": "2026-01-01", "end": "2026-12-31"},
-}
-CONDITION: dict[str, Any] = {
-    "resourceType": "Condition",
-    "code": {"coding": [{"system": CSC, "code": "multiple-sclerosis"}]},
-    "verificationStatus": {"coding": [{"system": VER, "code": "confirmed"}]},
-    "subject": {"reference": "Patient/p1"},
-}
 RESULT = {"resourceType": "DiagnosticReport", "status": "final"}
 LETTER = {"resourceType": "DocumentReference", "status": "current"}
 BENEFITS = PlanBenefits(included=True, opinions_per_year=2, opinions_used=1, turnaround_days=5)

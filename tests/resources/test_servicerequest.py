@@ -17,40 +17,10 @@ from resources.servicerequest import (
     is_second_opinion_request,
     new_case_task,
 )
+from tests.resources.case_samples import CONDITION, COVERAGE, REQUEST, S
 
-B = "https://consilium.health/fhir"
-CSC = f"{B}/CodeSystem/covered-serious-conditions"
 TODAY = date(2026, 11, 25)
-S = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0336", "code": "S"}]}
-
-SR: dict[str, Any] = {
-    "resourceType": "ServiceRequest",
-    "status": "active",
-    "subject": {"reference": "Patient/p1"},
-    "requester": {"reference": "PractitionerRole/t1"},
-    "insurance": [{"reference": "Coverage/cov1"}],
-    "reasonCode": [S],
-    "supportingInfo": [{"reference": "DiagnosticReport/d1"}],
-}
-COVERAGE: dict[str, Any] = {
-    "resourceType": "Coverage",
-    "status": "active",
-    "beneficiary": {"reference": "Patient/p1"},
-    "payor": [{"reference": "Organization/ins"}],
-    "period": {"start": "2026-01-01", "end": "2026-12-31"},
-}
-CONDITION: dict[str, Any] = {
-    "resourceType": "Condition",
-    "code": {"coding": [{"system": CSC, "code": "multiple-sclerosis"}]},
-    "verificationStatus": {
-        "coding": [
-            {
-                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                "code": "confirmed",
-            }
-        ]
-    },
-}
+SR: dict[str, Any] = {k: v for k, v in REQUEST.items() if k != "reasonReference"}
 BENEFITS = PlanBenefits(included=True, opinions_per_year=2, opinions_used=1, turnaround_days=10)
 
 Args = tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, PlanBenefits | None]

@@ -361,22 +361,22 @@ def assert_status_only(bundle: dict[str, Any]) -> None:
             assert not leaked & set(res), res
 
 
-def after_ask(cell: Cell, party: str, r: Any) -> None:
+def _one_more_message(cell: Cell, party: str, r: Any, status: tuple[str, str]) -> None:
+    """A question or a reply: stored (one more Communication) and the case moved to ``status``."""
     if r.status_code != 201:
         return _unchanged(cell, party, r)
     task = _task_now(cell)
-    assert (task["status"], business(task)) == ("on-hold", "awaiting-information")
+    assert (task["status"], business(task)) == status
     assert cell.case is not None
     assert snapshot(cell.kit, cell.case)["communications"] == cell.before["communications"] + 1
+
+
+def after_ask(cell: Cell, party: str, r: Any) -> None:
+    _one_more_message(cell, party, r, ("on-hold", "awaiting-information"))
 
 
 def after_answer(cell: Cell, party: str, r: Any) -> None:
-    if r.status_code != 201:
-        return _unchanged(cell, party, r)
-    task = _task_now(cell)
-    assert (task["status"], business(task)) == ("in-progress", "under-review")
-    assert cell.case is not None
-    assert snapshot(cell.kit, cell.case)["communications"] == cell.before["communications"] + 1
+    _one_more_message(cell, party, r, ("in-progress", "under-review"))
 
 
 def after_report(cell: Cell, party: str, r: Any) -> None:
