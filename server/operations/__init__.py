@@ -9,7 +9,9 @@ get an ``Invocation`` (validated parameters, the caller's repository) and return
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -93,14 +95,18 @@ class Operation:
 
 @cache
 def registry() -> dict[str, Operation]:
-    """``{code: Operation}``; imported lazily so handler modules may import server packages."""
-    from server.operations.case_actions import ADD_EXPERT, CANCEL, DECLINE, REASSIGN
-    from server.operations.case_bundle import OPERATION as CASE_BUNDLE
-    from server.operations.eligibility import OPERATION as ELIGIBILITY
-    from server.operations.everything import OPERATION as EVERYTHING
+    """``{code: Operation}``, from every module of this package that defines ``Operation`` values.
 
-    ops = [CASE_BUNDLE, EVERYTHING, ELIGIBILITY, CANCEL, DECLINE, REASSIGN, ADD_EXPERT]
-    return {op.name: op for op in ops}
+    Why discovered, not listed: each operation is one module plus one JSON definition, so adding
+    one touches nothing shared. Imported lazily so handler modules may import server packages.
+    """
+    found: dict[str, Operation] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Operation):
+                found.setdefault(value.name, value)
+    return dict(sorted(found.items()))
 
 
 def lookup(name: str) -> Operation | None:
