@@ -118,6 +118,41 @@ def from_body(body: Any, declared: dict[str, dict[str, Any]]) -> Params:
     return Params(values)
 
 
+def _resource_parameter(declared: dict[str, dict[str, Any]]) -> str | None:
+    """The one ``in`` parameter that takes a resource, when there is exactly one."""
+    names = [
+        name
+        for name, spec in declared.items()
+        if spec.get("type") in ("Resource", "Any") or is_resource_type(str(spec.get("type")))
+    ]
+    return names[0] if len(names) == 1 else None
+
+
+def from_resource_body(
+    body: Any, declared: dict[str, dict[str, Any]], query: Iterable[tuple[str, str]]
+) -> Params:
+    """A POSTed bare resource as the operation's one resource parameter (operations.html:
+    "if there is only one input parameter that is a resource, the resource may be the body");
+    the other, primitive, inputs then come from the URL (``$validate?mode=create``)."""
+    name = _resource_parameter(declared)
+    if name is None:
+        raise FhirError(400, "structure", "an operation body must be a Parameters resource")
+    spec = declared[name]
+    param = {"name": name, "resource": body}
+    resource = _one_value(param, spec, "the request body")
+    others = {k: v for k, v in declared.items() if k != name}
+    out = from_query(query, {**others, name: {**spec, "min": 0}})
+    if name in out.values:
+        raise _bad(f"parameter {name!r} is the request body; do not also give it in the URL", name)
+    out.values[name] = [resource]
+    _check_cardinality(declared, out.values)
+    return out
+
+
+def is_parameters(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("resourceType") == "Parameters"
+
+
 def _from_text(name: str, ptype: str | None, raw: str) -> Any:
     if not raw or len(raw) > MAX_QUERY_VALUE:
         raise _bad(f"parameter {name!r} has an empty or oversized value", name)

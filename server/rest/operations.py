@@ -18,7 +18,14 @@ from server.deps import BaseDep, RepoDep, StateDep, check_id, check_type
 from server.errors import FhirError
 from server.formats import fhir_response, read_json_body
 from server.operations import Invocation, Operation, lookup
-from server.operations.parameters import Params, check_query_on_post, from_body, from_query
+from server.operations.parameters import (
+    Params,
+    check_query_on_post,
+    from_body,
+    from_query,
+    from_resource_body,
+    is_parameters,
+)
 
 router = APIRouter()
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -60,10 +67,18 @@ async def _params(request: Request, op: Operation) -> Params:
     declared = op.in_parameters()
     if method == "GET":
         return from_query(items, declared)
-    check_query_on_post(items)
     if not (await request.body()).strip():
+        check_query_on_post(items)
         return from_body({"resourceType": "Parameters"}, declared)
-    return from_body(await read_json_body(request), declared)
+    body = await read_json_body(request)
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("resourceType"), str)
+        and not is_parameters(body)
+    ):
+        return from_resource_body(body, declared, items)
+    check_query_on_post(items)
+    return from_body(body, declared)
 
 
 async def _invoke(

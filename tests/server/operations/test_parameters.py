@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from server.errors import FhirError
-from server.operations.parameters import check_query_on_post, from_body, from_query
+from server.operations.parameters import (
+    check_query_on_post,
+    from_body,
+    from_query,
+    from_resource_body,
+)
 
 DECLARED: dict[str, dict[str, Any]] = {
     "count": {"name": "count", "use": "in", "min": 0, "max": "1", "type": "integer"},
@@ -131,3 +136,25 @@ def test_query_on_post_is_refused_except_formatting() -> None:
     check_query_on_post([("_format", "json"), ("_pretty", "true")])
     with pytest.raises(FhirError):
         check_query_on_post([("count", "1")])
+
+
+def test_a_bare_resource_body_is_the_one_resource_parameter() -> None:
+    patient = {"resourceType": "Patient", "id": "1"}
+    params = from_resource_body(patient, DECLARED, [("count", "2")])
+    assert params.first("patient") == patient
+    assert params.first("count") == 2
+
+
+def test_a_bare_resource_of_the_wrong_type_is_400() -> None:
+    with pytest.raises(FhirError) as exc:
+        from_resource_body({"resourceType": "Observation"}, DECLARED, [])
+    assert exc.value.status == 400
+
+
+def test_a_bare_resource_needs_exactly_one_resource_parameter() -> None:
+    two = {**DECLARED, "other": {"name": "other", "use": "in", "type": "Resource"}}
+    with pytest.raises(FhirError) as exc:
+        from_resource_body({"resourceType": "Patient"}, two, [])
+    assert exc.value.status == 400
+    with pytest.raises(FhirError):
+        from_resource_body({"resourceType": "Patient"}, REQUIRED, [])
