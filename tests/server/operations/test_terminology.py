@@ -1,0 +1,200 @@
+"""Terminology operations over HTTP against the guide's value sets, code systems and maps.
+
+One database per module, seeded with the conformance resources only (instance-level calls read
+the stored copies); read-only tests. Auth is on, so every call carries a token: the operations
+are open to every authenticated party that may read definitions (auth/policy.py
+DIRECTORY_TYPES), and refused without a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+
+from profiles.conformance import BASE
+from profiles.expansion import UNCLOSED
+from seed.loader import seed_all
+from server.app import create_app
+from tests.server.operations.conftest import FHIR_JSON, parameters
+from tests.smart_helpers import ADMIN, backend_token, bearer
+
+VS = f"{BASE}/ValueSet"
+CS = f"{BASE}/CodeSystem"
+CM = f"{BASE}/ConceptMap"
+SCT = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+CONDITIONS = f"{VS}/covered-serious-conditions"
+
+
+@pytest.fixture(scope="module")
+def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
+    settings = module_settings("terminology", auth="on", admin_token=ADMIN)
+    app = create_app(settings)
+    seed_all(app.state.consilium, demo=False)
+    with TestClient(app) as c:
+        tokens = {
+            "trusted": backend_token(c, "system/*.cruds"),
+            "insurer": backend_token(c, "system/*.rs", org="ins-albion-health", role="insurer"),
+            "clinic": backend_token(c, "system/*.cruds", org="org-northgate", role="clinic"),
+            "specialist": backend_token(
+                c,
+                "system/*.rs",
+                org="net-consilium-experts",
+                role="specialist",
+                practitioner_role="exp-neurology",
+            ),
+            "patient-only": backend_token(c, "system/Patient.rs"),
+        }
+        yield {"client": c, "tokens": tokens}
+    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    cleanup.drop_database(settings.db_name)
+    cleanup.close()
+
+
+def get(world: dict[str, Any], path: str, who: str = "trusted", **query: Any) -> Any:
+    return world["client"].get(f"/fhir/{path}", params=query, headers=bearer(world["tokens"][who]))
+
+
+def post(world: dict[str, Any], path: str, body: Any, who: str = "trusted") -> Any:
+    headers = {**bearer(world["tokens"][who]), **FHIR_JSON}
+    return world["client"].post(f"/fhir/{path}", json=body, headers=headers)
+
+
+def ok(r: Any) -> dict[str, Any]:
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def codes(vs: dict[str, Any]) -> list[str]:
+    return [c["code"] for c in vs["expansion"].get("contains", [])]
+
+
+def value(params: dict[str, Any], name: str) -> Any:
+    for p in params["parameter"]:
+        if p["name"] == name:
+            return next(v for k, v in p.items() if k.startswith("value"))
+    return None
+
+
+def error(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body["issue"][0]
+
+
+# ------------------------------------------------------------------------------------ $expand
+def test_expand_by_url_lists_the_outcomes(world: dict[str, Any]) -> None:
+    vs = ok(get(world, "ValueSet/$expand", url=f"{VS}/second-opinion-outcome"))
+    assert vs["resourceType"] == "ValueSet"
+    assert codes(vs) == [
+        "confirm-diagnosis",
+        "alternative-diagnosis",
+        "alternative-treatment",
+        "insufficient-information",
+    ]
+    assert vs["expansion"]["total"] == 4
+    assert "compose" not in vs
+
+
+def test_expand_instance_reads_the_stored_value_set(world: dict[str, Any]) -> None:
+    vs = ok(get(world, "ValueSet/case-business-status/$expand"))
+    assert "report-issued" in codes(vs)
+    assert vs["expansion"]["total"] == 21
+
+
+def test_expand_filter_is_case_insensitive_on_display_and_code(world: dict[str, Any]) -> None:
+    vs = ok(get(world, "ValueSet/$expand", url=f"{VS}/expert-specialties", filter="ONCO"))
+    assert codes(vs) == ["394592004", "394593009"]
+    assert vs["expansion"]["parameter"] == [{"name": "filter", "valueString": "ONCO"}]
+
+
+def test_expand_pages_with_count_and_offset(world: dict[str, Any]) -> None:
+    whole = codes(ok(get(world, "ValueSet/$expand", url=f"{VS}/expert-specialties")))
+    page = ok(get(world, "ValueSet/$expand", url=f"{VS}/expert-specialties", count=3, offset=2))
+    assert codes(page) == whole[2:5]
+    assert page["expansion"]["total"] == len(whole) == 14
+    assert page["expansion"]["offset"] == 2
+
+
+def test_expand_snomed_is_a_is_partial_and_says_so(world: dict[str, Any]) -> None:
+    vs = ok(get(world, "ValueSet/$expand", url=CONDITIONS, filter="leuk"))
+    assert codes(vs) == ["91861009", "92818009", "93143009"]
+    assert vs["expansion"]["extension"] == [{"url": UNCLOSED, "valueBoolean": True}]
+
+
+def test_expand_guide_only_value_set_is_complete(world: dict[str, Any]) -> None:
+    vs = ok(get(world, "ValueSet/$expand", url=f"{VS}/case-rejection-reason"))
+    assert "extension" not in vs["expansion"]
+    assert len(codes(vs)) == 8
+
+
+def test_expand_a_value_set_given_in_the_body_honours_exclude(world: dict[str, Any]) -> None:
+    body = {
+        "resourceType": "ValueSet",
+        "status": "active",
+        "compose": {
+            "include": [{"system": f"{CS}/case-business-status", "filter": [
+                {"property": "concept", "op": "descendent-of", "value": "rejected"}]}],
+            "exclude": [{"system": f"{CS}/case-business-status", "concept": [
+                {"code": "member-not-found"}]}],
+        },
+    }  # fmt: skip
+    vs = ok(post(world, "ValueSet/$expand", body))
+    assert "member-not-found" not in codes(vs)
+    assert "rejected" not in codes(vs)
+    assert len(codes(vs)) == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"url": f"{VS}/nope"}, 404),
+        ({"url": f"{VS}/expert-specialties", "valueSetVersion": "9.9"}, 404),
+        ({"url": f"{VS}/expert-specialties", "count": "-1"}, 400),
+        ({"url": f"{VS}/expert-specialties", "offset": "-5"}, 400),
+        ({"url": f"{VS}/expert-specialties", "count": "ten"}, 400),
+        ({"url": f"{VS}/expert-specialties", "bogus": "1"}, 400),
+        ({}, 400),
+    ],
+)
+def test_expand_refuses_bad_requests(
+    world: dict[str, Any], query: dict[str, str], status: int
+) -> None:
+    error(get(world, "ValueSet/$expand", **query), status)
+
+
+def test_expand_unknown_instance_is_404(world: dict[str, Any]) -> None:
+    assert error(get(world, "ValueSet/nope/$expand"), 404)["code"] == "not-found"
+
+
+def test_expand_whole_external_system_is_too_costly(world: dict[str, Any]) -> None:
+    body = {"resourceType": "ValueSet", "status": "active",
+            "compose": {"include": [{"system": "http://loinc.org"}]}}  # fmt: skip
+    assert error(post(world, "ValueSet/$expand", body), 422)["code"] == "too-costly"
+
+
+def test_expand_needs_a_token(world: dict[str, Any]) -> None:
+    r = world["client"].get("/fhir/ValueSet/$expand", params={"url": CONDITIONS})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("who", ["insurer", "clinic", "specialist"])
+def test_every_party_may_expand(world: dict[str, Any], who: str) -> None:
+    ok(get(world, "ValueSet/$expand", who=who, url=f"{VS}/second-opinion-outcome"))
+
+
+def test_expand_by_post_parameters(world: dict[str, Any]) -> None:
+    body = parameters(
+        {"name": "url", "valueUri": f"{VS}/case-business-status"},
+        {"name": "filter", "valueString": "review"},
+        {"name": "count", "valueInteger": 1},
+    )
+    vs = ok(post(world, "ValueSet/$expand", body))
+    assert codes(vs) == ["under-review"]
+    assert vs["expansion"]["total"] == 1
