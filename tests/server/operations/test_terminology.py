@@ -198,3 +198,118 @@ def test_expand_by_post_parameters(world: dict[str, Any]) -> None:
     vs = ok(post(world, "ValueSet/$expand", body))
     assert codes(vs) == ["under-review"]
     assert vs["expansion"]["total"] == 1
+
+
+# ------------------------------------------------------------------------------ $validate-code
+@pytest.mark.parametrize(
+    ("url", "system", "code", "result"),
+    [
+        (CONDITIONS, f"{CS}/covered-serious-conditions", "cancer", True),
+        (CONDITIONS, SCT, "401303003", True),  # STEMI: is-a myocardial infarction (subset)
+        (CONDITIONS, SCT, "363346000", True),  # the is-a root itself
+        (CONDITIONS, f"{CS}/covered-serious-conditions", "flu", False),
+        (f"{VS}/second-opinion-outcome", f"{CS}/second-opinion-outcome", "confirm-diagnosis", True),
+        (f"{VS}/second-opinion-outcome", f"{CS}/case-business-status", "failed", False),
+        (f"{VS}/case-business-status", f"{CS}/case-business-status", "rejected", False),
+        (f"{VS}/expert-specialties", SCT, "394579002", True),
+        (f"{VS}/expert-specialties", SCT, "11429006", False),
+    ],
+)
+def test_validate_code(
+    world: dict[str, Any], url: str, system: str, code: str, result: bool
+) -> None:
+    out = ok(get(world, "ValueSet/$validate-code", url=url, system=system, code=code))
+    assert out["resourceType"] == "Parameters"
+    assert value(out, "result") is result
+    if not result:
+        assert value(out, "message")
+
+
+def test_validate_code_returns_the_display(world: dict[str, Any]) -> None:
+    out = ok(get(world, "ValueSet/expert-specialties/$validate-code", system=SCT, code="394591006"))
+    assert value(out, "display") == "Neurology"
+    assert value(out, "message") is None
+
+
+def test_validate_code_wrong_display_is_true_with_a_warning(world: dict[str, Any]) -> None:
+    out = ok(
+        get(
+            world,
+            "ValueSet/$validate-code",
+            url=f"{VS}/second-opinion-outcome",
+            system=f"{CS}/second-opinion-outcome",
+            code="alternative-treatment",
+            display="Something else",
+        )
+    )
+    assert value(out, "result") is True
+    assert "warning" in value(out, "message")
+    assert value(out, "display") == "Alternative treatment"
+
+
+def test_validate_code_display_is_compared_ignoring_case(world: dict[str, Any]) -> None:
+    out = ok(
+        get(world, "ValueSet/expert-specialties/$validate-code", system=SCT, code="394591006",
+            display="NEUROLOGY")
+    )  # fmt: skip
+    assert value(out, "result") is True
+    assert value(out, "message") is None
+
+
+def test_validate_code_undecidable_snomed_says_so(world: dict[str, Any]) -> None:
+    out = ok(get(world, "ValueSet/$validate-code", url=CONDITIONS, system=SCT, code="254645002"))
+    assert value(out, "result") is False
+    assert "cannot be decided" in value(out, "message")
+
+
+def test_validate_codeable_concept_any_coding_will_do(world: dict[str, Any]) -> None:
+    body = parameters(
+        {"name": "url", "valueUri": CONDITIONS},
+        {"name": "codeableConcept", "valueCodeableConcept": {"coding": [
+            {"system": "http://example.org/local", "code": "x1"},
+            {"system": SCT, "code": "24700007"}]}},
+    )  # fmt: skip
+    out = ok(post(world, "ValueSet/$validate-code", body))
+    assert value(out, "result") is True
+    assert value(out, "display") == "Multiple sclerosis"
+
+
+def test_validate_coding_by_post(world: dict[str, Any]) -> None:
+    body = parameters(
+        {"name": "coding", "valueCoding": {"system": f"{CS}/case-business-status",
+                                           "code": "under-review"}},
+    )  # fmt: skip
+    out = ok(post(world, "ValueSet/case-business-status/$validate-code", body))
+    assert value(out, "result") is True
+
+
+def test_validate_code_without_system_uses_the_only_one(world: dict[str, Any]) -> None:
+    out = ok(get(world, "ValueSet/second-opinion-outcome/$validate-code", code="confirm-diagnosis"))
+    assert value(out, "result") is True
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        ("ValueSet/$validate-code", {"url": f"{VS}/nope", "code": "x", "system": SCT}, 404),
+        ("ValueSet/nope/$validate-code", {"code": "x", "system": SCT}, 404),
+        ("ValueSet/$validate-code", {"url": CONDITIONS}, 400),  # no code
+        ("ValueSet/$validate-code", {"code": "cancer"}, 400),  # no url
+        ("ValueSet/second-opinion-outcome/$validate-code", {"url": CONDITIONS, "code": "x"}, 400),
+        ("ValueSet/$validate-code", {"url": CONDITIONS, "code": "a b  c"}, 400),  # not a code
+        ("ValueSet/$validate-code", {"url": CONDITIONS, "coding": "x"}, 400),  # not in a URL
+    ],
+)
+def test_validate_code_refuses_bad_requests(
+    world: dict[str, Any], path: str, query: dict[str, str], status: int
+) -> None:
+    error(get(world, path, **query), status)
+
+
+def test_validate_code_both_code_and_coding_is_400(world: dict[str, Any]) -> None:
+    body = parameters(
+        {"name": "url", "valueUri": CONDITIONS},
+        {"name": "code", "valueCode": "cancer"},
+        {"name": "coding", "valueCoding": {"system": SCT, "code": "24700007"}},
+    )
+    error(post(world, "ValueSet/$validate-code", body), 400)
