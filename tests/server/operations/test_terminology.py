@@ -313,3 +313,84 @@ def test_validate_code_both_code_and_coding_is_400(world: dict[str, Any]) -> Non
         {"name": "coding", "valueCoding": {"system": SCT, "code": "24700007"}},
     )
     error(post(world, "ValueSet/$validate-code", body), 400)
+
+
+# ------------------------------------------------------------------------------------ $lookup
+def props(params: dict[str, Any]) -> list[tuple[str, Any]]:
+    out = []
+    for p in params["parameter"]:
+        if p["name"] == "property":
+            parts = {q["name"]: q for q in p["part"]}
+            v = next(v for k, v in parts["value"].items() if k.startswith("value"))
+            out.append((parts["code"]["valueCode"], v))
+    return out
+
+
+def test_lookup_business_status_with_guide_properties(world: dict[str, Any]) -> None:
+    out = ok(get(world, "CodeSystem/$lookup", system=f"{CS}/case-business-status",
+                 code="benefit-exhausted"))  # fmt: skip
+    assert value(out, "name") == "CaseBusinessStatus"
+    assert value(out, "version") == "0.1.0"
+    assert value(out, "display") == "Benefit exhausted"
+    found = dict(props(out))
+    assert found["task-status"] == "rejected"
+    assert found["bser-status"]["code"] == "4.0"
+    assert found["parent"] == "rejected"
+
+
+def test_lookup_grouper_lists_its_children(world: dict[str, Any]) -> None:
+    out = ok(get(world, "CodeSystem/case-business-status/$lookup", code="rejected"))
+    children = [v for k, v in props(out) if k == "child"]
+    assert "condition-not-covered" in children
+    assert len(children) == 8
+    assert ("notSelectable", True) in props(out)
+
+
+def test_lookup_only_the_properties_asked_for(world: dict[str, Any]) -> None:
+    r = world["client"].get(
+        "/fhir/CodeSystem/$lookup",
+        params=[("system", f"{CS}/case-business-status"), ("code", "eligible"),
+                ("property", "task-status")],
+        headers=bearer(world["tokens"]["trusted"]),
+    )  # fmt: skip
+    assert props(ok(r)) == [("task-status", "accepted")]
+
+
+def test_lookup_covered_condition_by_coding(world: dict[str, Any]) -> None:
+    body = parameters(
+        {"name": "coding", "valueCoding": {"system": f"{CS}/covered-serious-conditions",
+                                           "code": "kidney-failure"}}
+    )  # fmt: skip
+    out = ok(post(world, "CodeSystem/$lookup", body))
+    assert value(out, "display") == "Kidney failure"
+    found = dict(props(out))
+    assert found["snomed"]["code"] == "46177005"
+    assert found["default-specialty"]["code"] == "394589003"
+
+
+def test_lookup_snomed_from_the_subset(world: dict[str, Any]) -> None:
+    out = ok(get(world, "CodeSystem/$lookup", system=SCT, code="254637007"))
+    assert value(out, "display") == "Non-small cell lung cancer"
+    assert ("parent", "363358000") in props(out)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        ("CodeSystem/$lookup", {"system": f"{CS}/case-business-status", "code": "nope"}, 404),
+        ("CodeSystem/$lookup", {"system": f"{CS}/nope", "code": "x"}, 404),
+        ("CodeSystem/$lookup", {"system": SCT, "code": "999999"}, 404),
+        ("CodeSystem/$lookup", {"system": f"{CS}/case-business-status", "code": "x",
+                                "version": "7"}, 404),
+        ("CodeSystem/nope/$lookup", {"code": "x"}, 404),
+        ("CodeSystem/$lookup", {"code": "cancer"}, 400),
+        ("CodeSystem/$lookup", {"system": SCT}, 400),
+        ("CodeSystem/case-business-status/$lookup", {"code": "failed", "system": SCT}, 400),
+    ],
+)  # fmt: skip
+def test_lookup_refuses(
+    world: dict[str, Any], path: str, query: dict[str, str], status: int
+) -> None:
+    issue = error(get(world, path, **query), status)
+    if status == 404:
+        assert issue["code"] == "not-found"
