@@ -27,6 +27,9 @@ from profiles.terminology import (
     icd10_match,
     value_set_contains,
 )
+from profiles.terminology import (
+    concept as concept_of,
+)
 
 _NO_MATCH = ("unmatched", "disjoint")
 
@@ -240,11 +243,26 @@ def _match(equivalence: str, system: str | None, target: Resource, source: str) 
     if target.get("code"):
         concept: Resource = {"system": system} if system else {}
         concept["code"] = target["code"]
-        if target.get("display"):
-            concept["display"] = target["display"]
+        display = target.get("display")
+        if not display and system:
+            own = concept_of(system, target["code"])
+            display = own.get("display") if own else None
+        if display:
+            concept["display"] = display
         parts.append(_param("concept", "valueCoding", concept))
     parts.append(_param("source", "valueUri", source))
     return {"name": "match", "part": parts}
+
+
+def _through_category(equivalence: str) -> str:
+    """A subcode matched through its category: what the target is to the subcode. A target
+    equal to (or wider than) the category is wider than the subcode; one narrower than the
+    category may or may not cover it (inexact)."""
+    if equivalence in ("equivalent", "equal", "wider", "subsumes"):
+        return "wider"
+    if equivalence in _NO_MATCH:
+        return equivalence
+    return "inexact"
 
 
 def _group_matches(
@@ -260,7 +278,10 @@ def _group_matches(
         if got is None:
             return []
         element, target = got
-        return [(target.get("equivalence", "equivalent"), target, element)]
+        equivalence = str(target.get("equivalence", "equivalent"))
+        if element != code.strip().upper():
+            equivalence = _through_category(equivalence)
+        return [(equivalence, target, element)]
     out: list[tuple[str, Resource, str | None]] = []
     for el in group.get("element", []):
         if el.get("code") == code:

@@ -394,3 +394,102 @@ def test_lookup_refuses(
     issue = error(get(world, path, **query), status)
     if status == 404:
         assert issue["code"] == "not-found"
+
+
+# --------------------------------------------------------------------------------- $translate
+def matches(params: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    out = []
+    for p in params["parameter"]:
+        if p["name"] == "match":
+            parts = {q["name"]: q for q in p["part"]}
+            concept = parts.get("concept", {}).get("valueCoding", {})
+            out.append((parts["equivalence"]["valueCode"], concept.get("code"),
+                        concept.get("display")))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "expected"),
+    [
+        (ICD10, "C18.7", [("wider", "cancer", "Cancer")]),  # subcode of a mapped category
+        (ICD10, "C18", [("wider", "cancer", "Cancer")]),
+        (ICD10, "I21.0", [("wider", "heart-attack", "Heart attack")]),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "N18.6", [("equivalent", "kidney-failure",
+                                                         "Kidney failure")]),
+    ],
+)  # fmt: skip
+def test_translate_icd10_to_covered_condition(
+    world: dict[str, Any], system: str, code: str, expected: list[Any]
+) -> None:
+    out = ok(get(world, "ConceptMap/icd10-to-covered-serious-conditions/$translate",
+                 system=system, code=code))  # fmt: skip
+    assert value(out, "result") is True
+    assert [(e, c) for e, c, _ in matches(out)] == [(e, c) for e, c, _ in expected]
+
+
+@pytest.mark.parametrize("code", ["C44", "C44.9", "D05.1", "J45"])
+def test_translate_icd10_exclusions_have_no_match(world: dict[str, Any], code: str) -> None:
+    out = ok(get(world, "ConceptMap/$translate", url=f"{CM}/icd10-to-covered-serious-conditions",
+                 system=ICD10, code=code))  # fmt: skip
+    assert value(out, "result") is False
+    assert matches(out) == []
+
+
+def test_translate_without_url_uses_every_map_from_the_system(world: dict[str, Any]) -> None:
+    out = ok(get(world, "ConceptMap/$translate", system=f"{CS}/covered-serious-conditions",
+                 code="cancer"))  # fmt: skip
+    assert matches(out) == [("equivalent", "363346000", "Malignant neoplastic disease")]
+
+
+def test_translate_business_status_to_bser(world: dict[str, Any]) -> None:
+    out = ok(
+        get(
+            world,
+            "ConceptMap/$translate",
+            system=f"{CS}/case-business-status",
+            code="report-issued",
+            targetsystem="http://hl7.org/fhir/us/bser/CodeSystem/TaskBusinessStatusCS",
+        )
+    )
+    assert [c for _, c, _ in matches(out)] == ["7.0"]
+
+
+def test_translate_unmatched_mapping_is_false_with_the_mark(world: dict[str, Any]) -> None:
+    out = ok(
+        get(
+            world,
+            "ConceptMap/covered-serious-conditions-to-snomed/$translate",
+            system=f"{CS}/covered-serious-conditions",
+            code="benign-brain-tumour",
+        )
+    )
+    assert value(out, "result") is False
+    assert [e for e, _, _ in matches(out)] == ["unmatched"]
+
+
+def test_translate_by_coding(world: dict[str, Any]) -> None:
+    body = parameters({"name": "coding", "valueCoding": {"system": ICD10, "code": "G35"}})
+    out = ok(post(world, "ConceptMap/icd10-to-covered-serious-conditions/$translate", body))
+    assert [c for _, c, _ in matches(out)] == ["multiple-sclerosis"]
+
+
+def test_translate_target_system_filters(world: dict[str, Any]) -> None:
+    out = ok(get(world, "ConceptMap/$translate", system=ICD10, code="C50.9",
+                 targetsystem=SCT))  # fmt: skip
+    assert value(out, "result") is False
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        ("ConceptMap/$translate", {"url": f"{CM}/nope", "system": ICD10, "code": "C18"}, 404),
+        ("ConceptMap/nope/$translate", {"system": ICD10, "code": "C18"}, 404),
+        ("ConceptMap/$translate", {"code": "C18"}, 400),
+        ("ConceptMap/$translate", {"system": ICD10}, 400),
+        ("ConceptMap/$translate", {"system": ICD10, "code": "C18", "reverse": "true"}, 400),
+    ],
+)
+def test_translate_refuses(
+    world: dict[str, Any], path: str, query: dict[str, str], status: int
+) -> None:
+    error(get(world, path, **query), status)
