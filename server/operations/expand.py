@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from profiles.expansion import TerminologyError, expand
+from resources.validation import ResourceInvalid, validate_resource
 from server.errors import FhirError
 from server.operations import Invocation, Operation, load_definition
 from server.operations.terminology_support import fhir_error, target
+from server.repository import invalid
 from server.timeutil import fhir_instant, now
 
 
@@ -27,6 +29,10 @@ def _value_set(call: Invocation) -> dict[str, Any]:
             "give the value set once: a valueSet resource, a url, or the instance in the URL",
             expression=["Parameters.parameter('valueSet')"],
         )
+    try:  # a bare body is not checked by the Parameters model: check it as a write would
+        validate_resource(given, "ValueSet")
+    except ResourceInvalid as exc:
+        raise invalid(exc) from exc
     return dict(given)
 
 

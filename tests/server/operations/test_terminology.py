@@ -493,3 +493,41 @@ def test_translate_refuses(
     world: dict[str, Any], path: str, query: dict[str, str], status: int
 ) -> None:
     error(get(world, path, **query), status)
+
+
+# ------------------------------------------------------------------------------ hostile input
+def test_an_invalid_value_set_body_is_400_not_500(world: dict[str, Any]) -> None:
+    body = {"resourceType": "ValueSet", "status": "active", "compose": {"include": "everything"}}
+    error(post(world, "ValueSet/$expand", body), 400)
+
+
+def test_an_oversized_filter_is_400(world: dict[str, Any]) -> None:
+    error(get(world, "ValueSet/$expand", url=CONDITIONS, filter="x" * 5000), 400)
+
+
+@pytest.mark.parametrize("url", ['{"$ne": 1}', f"{VS}/expert-specialties|", "javascript:1"])
+def test_operator_like_urls_are_just_unknown(world: dict[str, Any], url: str) -> None:
+    assert error(get(world, "ValueSet/$expand", url=url), 404)["code"] == "not-found"
+
+
+def test_a_filter_with_regex_characters_is_literal(world: dict[str, Any]) -> None:
+    vs = ok(get(world, "ValueSet/$expand", url=f"{VS}/expert-specialties", filter=".*"))
+    assert codes(vs) == []
+    assert vs["expansion"]["total"] == 0
+
+
+def test_terminology_needs_a_scope_on_the_definitions(world: dict[str, Any]) -> None:
+    r = get(world, "ValueSet/$expand", who="patient-only", url=CONDITIONS)
+    assert error(r, 403)["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("who", ["insurer", "clinic", "specialist"])
+def test_every_party_may_use_lookup_translate_and_validate_code(
+    world: dict[str, Any], who: str
+) -> None:
+    ok(get(world, "CodeSystem/$lookup", who=who, system=CBS_URL, code="eligible"))
+    ok(get(world, "ConceptMap/$translate", who=who, system=ICD10, code="C18"))
+    ok(get(world, "ValueSet/case-business-status/$validate-code", who=who, code="eligible"))
+
+
+CBS_URL = f"{CS}/case-business-status"
