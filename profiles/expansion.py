@@ -29,7 +29,13 @@ from typing import Any
 
 from profiles import definitions_dir
 from profiles.conformance import conformance_resources, lookup
-from profiles.terminology import SCT, _hierarchy, _include_contains, _walk, snomed_subsumes
+from profiles.terminology import (
+    SCT,
+    include_contains,
+    snomed_hierarchy,
+    snomed_subsumes,
+    walk_concepts,
+)
 
 Resource = dict[str, Any]
 Resolver = Callable[[str, str], Resource | None]  # (canonical url, resource type) → resource
@@ -78,7 +84,7 @@ def _snomed_displays() -> dict[str, str]:
                             if t.get("code") and t.get("display"):
                                 out.setdefault(t["code"], t["display"])
         elif rtype == "CodeSystem":
-            for c, _ in _walk(res.get("concept", [])):
+            for c, _ in walk_concepts(res.get("concept", [])):
                 for p in c.get("property", []):
                     v = p.get("valueCoding")
                     if isinstance(v, dict) and v.get("system") == SCT and v.get("display"):
@@ -174,7 +180,9 @@ def _listed(inc: Resource, system: str, cs: Resource | None) -> list[Entry]:
             continue
         base = None
         if cs is not None:
-            base = next((x for x, _ in _walk(cs.get("concept", [])) if x.get("code") == code), None)
+            base = next(
+                (x for x, _ in walk_concepts(cs.get("concept", [])) if x.get("code") == code), None
+            )
         if base is not None and cs is not None:
             e = entry_of(cs, base)
         else:
@@ -188,7 +196,7 @@ def _listed(inc: Resource, system: str, cs: Resource | None) -> list[Entry]:
 def _filtered_ours(cs: Resource, filters: list[Resource]) -> list[Entry]:
     """Our code system's concepts that pass every filter (hierarchy = nesting in ``concept``)."""
     out = []
-    for c, parents in _walk(cs.get("concept", [])):
+    for c, parents in walk_concepts(cs.get("concept", [])):
         if all(_passes(c, parents, f) for f in filters):
             out.append(entry_of(cs, c))
     return out
@@ -228,7 +236,9 @@ def _filtered_snomed(filters: list[Resource]) -> tuple[list[Entry], bool]:
         if op == "=":
             found = {root}
         else:
-            found = {c for c in _hierarchy() if c != root and snomed_subsumes(root, c) is True}
+            found = {
+                c for c in snomed_hierarchy() if c != root and snomed_subsumes(root, c) is True
+            }
             if op == "is-a":
                 found.add(root)
             complete = False  # SNOMED holds descendants the subset does not list
@@ -297,7 +307,7 @@ def _expand_compose(vs: Resource, resolve: Resolver, depth: int = 0) -> _Expansi
         out.entries = [
             e
             for e in out.entries
-            if not any(_include_contains(x, e.system, e.code) is True for x in excludes)
+            if not any(include_contains(x, e.system, e.code) is True for x in excludes)
         ]
     return out
 

@@ -290,3 +290,22 @@ def default_specialty(condition: str) -> dict[str, Any] | None:
     """The ``default-specialty`` Coding of a covered condition (routing to an expert)."""
     values = property_values(CS_CONDITIONS, condition, "default-specialty")
     return dict(values[0]) if values and isinstance(values[0], dict) else None
+
+
+# The building blocks the terminology operations (expansion.py, terminology_ops.py) reuse.
+def walk_concepts(
+    concepts: list[dict[str, Any]],
+) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
+    """Every concept of a nested ``concept`` list with its ancestors' codes, outermost first
+    (a CodeSystem's hierarchy is its nesting)."""
+    return _walk(concepts)
+
+
+def include_contains(inc: dict[str, Any], system: str, code: str) -> Membership:
+    """Does one ``compose.include`` (or ``exclude``) clause hold ``system|code``?"""
+    return _include_contains(inc, system, code)
+
+
+def snomed_hierarchy() -> dict[str, tuple[str, ...]]:
+    """The shipped SNOMED CT subset: code → its nearest parents within the subset."""
+    return _hierarchy()

@@ -22,10 +22,10 @@ from profiles.terminology import (
     ICD10_SYSTEMS,
     SCT,
     Membership,
-    _hierarchy,
-    _walk,
     icd10_match,
+    snomed_hierarchy,
     value_set_contains,
+    walk_concepts,
 )
 from profiles.terminology import (
     concept as concept_of,
@@ -61,7 +61,9 @@ def _known_display(vs: Resource, system: str, code: str, resolve: Resolver) -> E
                     )
     cs = resolve(system, "CodeSystem")
     if cs is not None:
-        c = next((x for x, _ in _walk(cs.get("concept", [])) if x.get("code") == code), None)
+        c = next(
+            (x for x, _ in walk_concepts(cs.get("concept", [])) if x.get("code") == code), None
+        )
         return entry_of(cs, c) if c is not None else None
     if system == SCT and snomed_display(code):
         return Entry(system, code, snomed_display(code))
@@ -84,7 +86,7 @@ def _one_coding(
         system = systems[0]
     cs = resolve(system, "CodeSystem")
     complete = cs is not None and cs.get("content") in (None, "complete")
-    if complete and not any(c.get("code") == code for c, _ in _walk(cs.get("concept", []))):  # type: ignore[union-attr]
+    if complete and not any(c.get("code") == code for c, _ in walk_concepts(cs.get("concept", []))):  # type: ignore[union-attr]
         return False, f"unknown code {code!r} in the code system {system}", None
     got = value_set_contains(vs, system, code)
     known = _known_display(vs, system, code, resolve)
@@ -205,14 +207,16 @@ def lookup_code(
             _param("display", "valueString", snomed_display(code)),
         )
         if keep("parent"):
-            for p in _hierarchy().get(code, ()):
+            for p in snomed_hierarchy().get(code, ()):
                 out["parameter"].append(_property_param("parent", "valueCode", p))
         if keep("child"):
-            for c, parents in sorted(_hierarchy().items()):
+            for c, parents in sorted(snomed_hierarchy().items()):
                 if code in parents:
                     out["parameter"].append(_property_param("child", "valueCode", c))
         return out
-    found = next(((c, ps) for c, ps in _walk(cs.get("concept", [])) if c.get("code") == code), None)
+    found = next(
+        ((c, ps) for c, ps in walk_concepts(cs.get("concept", [])) if c.get("code") == code), None
+    )
     if found is None:
         raise TerminologyError(404, "not-found", f"unknown code {code!r} in {cs.get('url')}")
     concept, parents = found
