@@ -100,3 +100,10 @@ def profile_type(url: str) -> str | None:
     sd = lookup(url, "StructureDefinition")
     t = sd.get("type") if sd else None
     return t if isinstance(t, str) else None
+
+
+# terminology
+IMPLEMENTATION_GUIDE = canonical("consilium", "ImplementationGuide")
+# The guide's ImplementationGuide (definitions/ImplementationGuide-consilium.json) is seeded and
+# looked up like the other conformance resources.
+CONFORMANCE_TYPES = (*CONFORMANCE_TYPES, "ImplementationGuide")  # type: ignore[assignment]

@@ -148,6 +148,12 @@ def in_value_set(url: str, system: str | None, code: str | None) -> Membership:
     vs = lookup(url, "ValueSet")
     if vs is None or not code or not system:
         return None
+    return value_set_contains(vs, system, code)
+
+
+def value_set_contains(vs: dict[str, Any], system: str, code: str) -> Membership:
+    """``in_value_set`` for a ValueSet resource in hand (e.g. one a client stored); the code
+    systems and nested value sets it names are the guide's own."""
     compose = vs.get("compose", {})
     undecided = False
     for inc in compose.get("include", []):
@@ -209,10 +215,11 @@ def _mapped(target: dict[str, Any]) -> bool:
 
 
 @cache
-def _icd10_map(system: str) -> tuple[tuple[str, str, str], ...]:
-    """(category, subdivision, condition) of the ICD-10 ConceptMap group for ``system``."""
+def _icd10_map(system: str) -> tuple[tuple[str, str, str, dict[str, Any]], ...]:
+    """(category, subdivision, condition, target) of the ICD-10 ConceptMap group for
+    ``system``."""
     cm = lookup(CM_ICD10, "ConceptMap") or {}
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[str, str, str, dict[str, Any]]] = []
     for group in cm.get("group", []):
         if group.get("source") != system:
             continue
@@ -222,19 +229,30 @@ def _icd10_map(system: str) -> tuple[tuple[str, str, str], ...]:
                 continue
             for t in el.get("target", []):
                 if _mapped(t):
-                    out.append((m.group(1), m.group(2) or "", t["code"]))
+                    out.append((m.group(1), m.group(2) or "", t["code"], t))
     return tuple(out)
 
 
 def _icd10_condition(system: str, code: str) -> str | None:
-    """A mapped code covers itself and its subcodes: ICD-10 is positional, so ``C18`` covers
+    got = icd10_match(system, code)
+    return str(got[1]["code"]) if got else None
+
+
+def icd10_match(system: str, code: str) -> tuple[str, dict[str, Any]] | None:
+    """(the mapped element code, its target) of the ICD-10 ConceptMap group for ``code``.
+
+    A mapped code covers itself and its subcodes: ICD-10 is positional, so ``C18`` covers
     ``C18.7`` and ``N18.5`` does not cover ``N18.4``. The most specific mapping wins."""
     m = _ICD.match(code.strip().upper())
     if m is None:
         return None
     cat, sub = m.group(1), m.group(2) or ""
-    hits = [(len(s), c) for k, s, c in _icd10_map(system) if k == cat and sub.startswith(s)]
-    return max(hits)[1] if hits else None
+    rows = _icd10_map(system)
+    hits = [(len(s), c, i) for i, (k, s, c, _) in enumerate(rows) if k == cat and sub.startswith(s)]
+    if not hits:
+        return None
+    k, s, _, target = rows[max(hits)[2]]
+    return (f"{k}.{s}" if s else k), dict(target)
 
 
 @cache
@@ -272,3 +290,22 @@ def default_specialty(condition: str) -> dict[str, Any] | None:
     """The ``default-specialty`` Coding of a covered condition (routing to an expert)."""
     values = property_values(CS_CONDITIONS, condition, "default-specialty")
     return dict(values[0]) if values and isinstance(values[0], dict) else None
+
+
+# The building blocks the terminology operations (expansion.py, terminology_ops.py) reuse.
+def walk_concepts(
+    concepts: list[dict[str, Any]],
+) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
+    """Every concept of a nested ``concept`` list with its ancestors' codes, outermost first
+    (a CodeSystem's hierarchy is its nesting)."""
+    return _walk(concepts)
+
+
+def include_contains(inc: dict[str, Any], system: str, code: str) -> Membership:
+    """Does one ``compose.include`` (or ``exclude``) clause hold ``system|code``?"""
+    return _include_contains(inc, system, code)
+
+
+def snomed_hierarchy() -> dict[str, tuple[str, ...]]:
+    """The shipped SNOMED CT subset: code → its nearest parents within the subset."""
+    return _hierarchy()

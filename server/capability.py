@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from profiles.conformance import IMPLEMENTATION_GUIDE
 from resources.registry import FHIR_VERSION, resource_types, search_params_for
 
 Contributor = Callable[[dict[str, Any]], None]
@@ -52,6 +53,8 @@ def build_capability(
         "software": {"name": "Consilium", "version": software_version},
         "implementation": {"description": "Consilium second-opinion FHIR server", "url": base},
         "fhirVersion": FHIR_VERSION,
+        # The guide that ties our profiles, terminology and search parameters together.
+        "implementationGuide": [IMPLEMENTATION_GUIDE],
         "format": ["application/fhir+json", "json"],
         "patchFormat": [],
         "rest": [

@@ -1,7 +1,8 @@
 """Attaches the operations to the CapabilityStatement (the router itself is in server/app.py).
 
 System-level operations go in ``rest.operation``, type- and instance-level ones in
-``rest.resource[type].operation``; each names its OperationDefinition's canonical URL.
+``rest.resource[type].operation`` (every type when the definition names none, as
+``$validate``); each names its OperationDefinition's canonical URL.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def capability(statement: dict[str, Any]) -> None:
         if op.at("system"):
             rest.setdefault("operation", []).append(dict(entry))
         if op.at("type") or op.at("instance"):
-            for rtype in op.resource_types:
+            # No resource types: the operation applies to every type (``$validate``).
+            for rtype in op.resource_types or tuple(by_type):
                 resource = by_type.get(rtype)
                 if resource is not None:
                     resource.setdefault("operation", []).append(dict(entry))

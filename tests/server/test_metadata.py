@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 
+from profiles.conformance import (
+    IMPLEMENTATION_GUIDE,
+    PROFILE_COVERAGE,
+    PROFILE_EXPERT,
+    PROFILE_REPORT,
+    PROFILE_REQUEST,
+    PROFILE_TASK,
+)
 from resources.registry import resource_types
+from seed.loader import seed_all
+from server.operations import registry
 
 
 def test_metadata_lists_every_r4_type(client: TestClient) -> None:
@@ -38,3 +51,68 @@ def test_metadata_is_public_even_with_auth_on(app_factory) -> None:  # type: ign
 
 def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
+
+
+# ------------------------------------------------------------------ the guide in the statement
+def test_metadata_names_the_implementation_guide(client: TestClient) -> None:
+    cs = client.get("/fhir/metadata").json()
+    assert cs["implementationGuide"] == [IMPLEMENTATION_GUIDE]
+
+
+def test_the_implementation_guide_is_seeded_and_readable(client: TestClient, app: Any) -> None:
+    seed_all(app.state.consilium, demo=False)
+    ig = client.get("/fhir/ImplementationGuide/consilium").json()
+    assert ig["url"] == IMPLEMENTATION_GUIDE
+    assert ig["fhirVersion"] == ["4.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("rtype", "profile"),
+    [
+        ("ServiceRequest", PROFILE_REQUEST),
+        ("Task", PROFILE_TASK),
+        ("DiagnosticReport", PROFILE_REPORT),
+        ("Coverage", PROFILE_COVERAGE),
+        ("PractitionerRole", PROFILE_EXPERT),
+    ],
+)
+def test_metadata_lists_the_guide_profiles_per_type(
+    client: TestClient, rtype: str, profile: str
+) -> None:
+    resources = {r["type"]: r for r in client.get("/fhir/metadata").json()["rest"][0]["resource"]}
+    assert resources[rtype]["supportedProfile"] == [profile]
+
+
+def test_metadata_lists_every_operation_where_it_is_served(client: TestClient) -> None:
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    listed = {
+        (r["type"], o["name"], o["definition"])
+        for r in rest["resource"]
+        for o in r.get("operation", [])
+    }
+    for op in registry().values():
+        for rtype in op.resource_types or resource_types():
+            assert (rtype, op.name, op.url) in listed, (rtype, op.name)
+
+
+@pytest.mark.parametrize(
+    ("rtype", "name", "url"),
+    [
+        ("ValueSet", "expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"),
+        (
+            "ValueSet",
+            "validate-code",
+            "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code",
+        ),
+        ("CodeSystem", "lookup", "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup"),
+        ("ConceptMap", "translate", "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate"),
+        ("Patient", "validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),
+        ("Basic", "validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),
+    ],
+)
+def test_metadata_lists_the_terminology_and_validation_operations(
+    client: TestClient, rtype: str, name: str, url: str
+) -> None:
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    ops = next(r for r in rest["resource"] if r["type"] == rtype).get("operation", [])
+    assert {"name": name, "definition": url} in ops

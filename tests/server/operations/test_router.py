@@ -139,7 +139,7 @@ def test_capability_lists_instance_and_type_operations(client: TestClient) -> No
         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     } in ops["Patient"]
     names = {o["name"] for o in ops["ServiceRequest"]}
-    assert names == {"case-bundle", "eligibility"}
+    assert names == {"case-bundle", "eligibility", "validate"}  # $validate: every type
 
 
 def test_capability_has_no_system_operations(client: TestClient) -> None:
