@@ -95,12 +95,31 @@ def _one_value(param: dict[str, Any], spec: dict[str, Any], where: str) -> Any:
     return param[key]
 
 
+def _without_open_resources(body: dict[str, Any], declared: dict[str, dict[str, Any]]) -> Any:
+    """The body with the resources of ``Resource``-typed parameters stubbed out, for checking
+    the Parameters' own structure: such a resource is what the operation examines (``$validate``
+    reports its problems as issues with 200), so its validity is the handler's business."""
+    open_names = {n for n, spec in declared.items() if spec.get("type") in ("Resource", "Any")}
+    parameters = body.get("parameter")
+    if not open_names or not isinstance(parameters, list):
+        return body
+    stubbed = [
+        {**p, "resource": {"resourceType": "Parameters"}}
+        if isinstance(p, dict)
+        and p.get("name") in open_names
+        and isinstance(p.get("resource"), dict)
+        else p
+        for p in parameters
+    ]
+    return {**body, "parameter": stubbed}
+
+
 def from_body(body: Any, declared: dict[str, dict[str, Any]]) -> Params:
     """A POSTed ``Parameters`` resource (already JSON-decoded) → ``Params``; 400 when malformed."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise FhirError(400, "structure", "an operation body must be a Parameters resource")
     try:
-        validate_resource(body, "Parameters")
+        validate_resource(_without_open_resources(body, declared), "Parameters")
     except ResourceInvalid as exc:
         issues = [Issue("invalid", d, expression=[e] if e else []) for d, e in exc.issues]
         raise FhirError(400, "invalid", str(exc), issues=issues) from exc

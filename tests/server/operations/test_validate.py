@@ -98,6 +98,20 @@ def test_structure_errors_are_issues_not_a_400(world: dict[str, Any]) -> None:
     assert {i["code"] for i in errors(out)} <= {"invalid", "structure"}
 
 
+def test_structure_errors_in_a_parameters_body_are_issues_too(world: dict[str, Any]) -> None:
+    bad = {"resourceType": "Patient", "gender": "sometimes"}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "resource", "resource": bad},
+            {"name": "mode", "valueCode": "create"},
+        ],
+    }
+    out = validate(world, "Patient/$validate", body)
+    assert {i["code"] for i in errors(out)} <= {"invalid", "structure"}
+    assert len(errors(out)) >= 1
+
+
 def test_warnings_do_not_make_it_invalid(world: dict[str, Any]) -> None:
     sr = demo("ServiceRequest/sr-hughes")
     sr["performerType"] = {"coding": [{"system": "http://snomed.info/sct", "code": "394814009"}]}
