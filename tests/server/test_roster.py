@@ -369,3 +369,66 @@ def test_concurrent_transactions_of_one_certificate_one_wins(env: Env) -> None:
     with ThreadPoolExecutor(3) as pool:
         statuses = list(pool.map(attempt, range(3)))
     assert sorted(statuses) == [200, 409, 409], statuses
+
+
+# ------------------------------------------------------------------------- member lookup
+@pytest.fixture
+def member(env: Env) -> tuple[str, str]:
+    """(certificate number, Coverage id) of a Maple member of clinic-lakeshore, group GP-LOOK."""
+    n = number()
+    created = ok(env.post(coverage(env.patient(), n, group="GP-LOOK"), env.maple), 201)
+    return n, str(created["id"])
+
+
+def test_insurer_finds_its_member_by_group_and_certificate(
+    env: Env, member: tuple[str, str]
+) -> None:
+    n, cid = member
+    found = env.search(f"class-value=GP-LOOK&identifier={cert_system(MAPLE)}|{n}", env.maple)
+    assert [c["id"] for c in found] == [cid]
+
+
+def test_insurer_finds_its_member_by_subscriber_id(env: Env, member: tuple[str, str]) -> None:
+    n, cid = member
+    assert [c["id"] for c in env.search(f"subscriber-id={n}", env.p.insurer)] == [cid]
+
+
+def test_subscriber_id_is_an_exact_match(env: Env, member: tuple[str, str]) -> None:
+    n, _ = member
+    assert env.search(f"subscriber-id={n[:-1]}", env.p.insurer) == []
+
+
+def test_wrong_group_finds_nobody(env: Env, member: tuple[str, str]) -> None:
+    n, _ = member
+    assert (
+        env.search(f"class-value:exact=GP-OTHER&identifier={cert_system(MAPLE)}|{n}", env.maple)
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    "query", ["subscriber-id={n}", "identifier={system}|{n}", "identifier={n}"]
+)
+def test_another_insurers_member_is_an_empty_result(
+    env: Env, member: tuple[str, str], query: str
+) -> None:
+    n, _ = member
+    q = query.format(n=n, system=cert_system(MAPLE))
+    assert env.search(q, env.p.insurer_b) == []
+
+
+def test_clinic_finds_its_patients_cover_by_certificate(env: Env, member: tuple[str, str]) -> None:
+    n, cid = member
+    assert [c["id"] for c in env.search(f"subscriber-id={n}", env.p.clinic)] == [cid]
+
+
+def test_clinic_does_not_find_another_clinics_member(env: Env, member: tuple[str, str]) -> None:
+    n, _ = member
+    assert env.search(f"subscriber-id={n}", env.p.clinic_b) == []
+
+
+def test_seeded_member_found_by_group_and_certificate(env: Env) -> None:
+    found = env.search(
+        f"class-value:exact=GP-40213&identifier={cert_system(MAPLE)}|MM-40213-0007", env.p.insurer
+    )
+    assert [c["id"] for c in found] == ["cov-tremblay"]
