@@ -177,8 +177,9 @@ def parse(body: Any, base: str) -> Submission:
     except ResourceInvalid as exc:
         issues = [Issue("invalid", d, expression=[e] if e else []) for d, e in exc.issues]
         raise FhirError(400, "invalid", str(exc), issues=issues) from exc
-    bundle = _Bundle(_entries(body), base) if rtype == "Bundle" else None
-    request: Doc = bundle_first(body) if bundle else body
+    entries = _entries(body) if rtype == "Bundle" else []
+    bundle = _Bundle(entries, base) if entries else None
+    request: Doc = entries[0][1] if entries else body
     if request.get("status") not in (None, "active"):
         raise _bad(
             f"only an active request is answered, not a {request.get('status')!r} one",
@@ -270,11 +271,6 @@ def parse(body: Any, base: str) -> Submission:
         concepts,
         condition_keys,
     )
-
-
-def bundle_first(bundle: Doc) -> Doc:
-    first: Doc = bundle["entry"][0]["resource"]
-    return first
 
 
 def service_day(request: Doc, today: date) -> date:

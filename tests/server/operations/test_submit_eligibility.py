@@ -488,3 +488,42 @@ def test_instance_level_is_not_served(kit: Kit) -> None:
         headers={**FHIR, **kit.p.coordinator},
     )
     assert r.status_code == 404
+
+
+def _dependant(kit: Kit, cov: str) -> tuple[str, str]:
+    """(Patient, Coverage) of a dependant under the member's certificate number."""
+    other, _ = kit.member()
+    stored = kit.read(f"Coverage/{cov}", kit.p.trusted)
+    body = {k: v for k, v in stored.items() if k not in ("id", "meta")}
+    body.update(dependent="01", beneficiary=ref(f"Patient/{other}"))
+    created = ok(kit.http.post("/fhir/Coverage", json=body, headers={**FHIR, **kit.p.trusted}), 201)
+    return other, str(created["id"])
+
+
+def test_dependants_sharing_a_number_need_the_dependent_number(kit: Kit) -> None:
+    _, cov = kit.member()
+    _dependant(kit, cov)
+    body = collection("urn:uuid:patient", hint(certificate(kit, cov)))
+    response = answer(kit, body, kit.p.insurer)
+    assert errors(response) == ["member-not-found"]
+    assert "dependent" in response["error"][0]["code"]["text"]
+
+
+def test_dependent_number_selects_the_dependant(kit: Kit) -> None:
+    _, cov = kit.member()
+    other, dep = _dependant(kit, cov)
+    cover = {**hint(certificate(kit, cov)), "dependent": "01"}
+    response = answer(kit, collection("urn:uuid:patient", cover), kit.p.insurer)
+    assert response["insurance"][0]["coverage"] == ref(f"Coverage/{dep}")
+    assert response["patient"] == ref(f"Patient/{other}")
+
+
+def test_capability_statement_lists_submit(kit: Kit) -> None:
+    statement = ok(kit.http.get("/fhir/metadata"))
+    resource = next(
+        r for r in statement["rest"][0]["resource"] if r["type"] == "CoverageEligibilityRequest"
+    )
+    assert {
+        "name": "submit",
+        "definition": "https://consilium.health/fhir/OperationDefinition/submit",
+    } in resource["operation"]
