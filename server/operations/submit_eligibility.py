@@ -283,6 +283,9 @@ def service_day(request: Doc, today: date) -> date:
 
 # ------------------------------------------------------------------------ who may ask what
 def _caller(repo: Repository) -> tuple[str | None, str | None]:
+    """(party, organization): the role, or ``"patient"`` for a patient-context token (a
+    patient's app asks about that patient only), or None for the unrestricted (a trusted
+    integration, an administrator, authorization off)."""
     p = repo.principal
     if p is None or p.admin:
         return None, None
@@ -290,6 +293,8 @@ def _caller(repo: Repository) -> tuple[str | None, str | None]:
         raise FhirError(403, "forbidden", "specialists do not check a member's cover")
     repo.authorize("read", "Coverage")
     repo.authorize("read", "CoverageEligibilityResponse")
+    if p.role is None and (p.patient or any(q.context == "patient" for q in p.permissions)):
+        return "patient", None
     return p.role, p.organization
 
 
@@ -317,9 +322,10 @@ def _insurer(system: Repository, sub: Submission) -> str:
 def _check_patient(repo: Repository, role: str | None, sub: Submission) -> None:
     key = sub.patient_key
     if key is None:
-        if role == "clinic":
+        if role in ("clinic", "patient"):
             raise _unknown(
-                "a clinic asks about its own patients: name the Patient by its id on this "
+                "a clinic (or a patient's app) asks about its own patients: name the Patient "
+                "by its id on this "
                 "server (the Bundle's Patient fullUrl or CoverageEligibilityRequest.patient)",
                 f"{REQ}.patient",
             )

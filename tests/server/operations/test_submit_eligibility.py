@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
+from auth.tokens import issue_access_token
 from seed.loader import seed_all
 from server.app import create_app
 from tests.server.cases.kit import CSC, FHIR, Kit, make_parties, ok, ref
-from tests.smart_helpers import ADMIN
+from tests.smart_helpers import ADMIN, bearer
 
 URL = "/fhir/CoverageEligibilityRequest/$submit"
 BASE = "http://testserver/fhir"
@@ -527,3 +528,38 @@ def test_capability_statement_lists_submit(kit: Kit) -> None:
         "name": "submit",
         "definition": "https://consilium.health/fhir/OperationDefinition/submit",
     } in resource["operation"]
+
+
+def _patient_app(kit: Kit, patient: str) -> dict[str, str]:
+    """A patient's app: a patient-context token (no party role) for ``patient``."""
+    token, _ = issue_access_token(
+        kit.http.app.state.consilium.auth.keys,  # type: ignore[attr-defined]
+        issuer="http://testserver/fhir",
+        client_id="patient-app",
+        scopes=["patient/*.rs"],
+        lifetime=600,
+        context={"patient": patient},
+    )
+    return bearer(token)
+
+
+def test_patients_app_asks_about_its_patient(kit: Kit) -> None:
+    patient, cov = kit.member()
+    response = answer(kit, request(patient, cov), _patient_app(kit, patient))
+    assert response["insurance"][0]["coverage"] == ref(f"Coverage/{cov}")
+
+
+def test_patients_app_cannot_ask_about_another_patient(kit: Kit) -> None:
+    patient, _ = kit.member()
+    other, cov = kit.member()
+    r = submit(kit, request(other, cov), _patient_app(kit, patient))
+    assert r.status_code in (403, 422), r.text
+
+
+def test_patients_app_cannot_look_up_numbers(kit: Kit) -> None:
+    patient, _ = kit.member()
+    _, cov = kit.member()
+    r = submit(
+        kit, collection("urn:uuid:patient", hint(certificate(kit, cov))), _patient_app(kit, patient)
+    )
+    assert r.status_code == 422, r.text
