@@ -432,3 +432,13 @@ def test_seeded_member_found_by_group_and_certificate(env: Env) -> None:
         f"class-value:exact=GP-40213&identifier={cert_system(MAPLE)}|MM-40213-0007", env.p.insurer
     )
     assert [c["id"] for c in found] == ["cov-tremblay"]
+
+
+def test_capability_statement_publishes_subscriber_id(env: Env) -> None:
+    statement = ok(env.http.get("/fhir/metadata"))
+    cov = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Coverage")
+    assert {
+        "name": "subscriber-id",
+        "definition": "https://consilium.health/fhir/SearchParameter/Coverage-subscriber-id",
+        "type": "token",
+    } in cov["searchParam"]
