@@ -39,7 +39,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from resources.coverage import class_value, in_force, plan_benefits
+from resources.coverage import benefits_of, class_value, in_force
 from resources.domain import codings
 from resources.eligibility import (
     BENEFIT_EXHAUSTED,
@@ -250,7 +250,7 @@ def decide(
     plan = coverage_check.find_plan(system, coverage)
     if coverage is not None and coverage_key is not None:
         used = coverage_check.opinions_used(system, request, coverage_key, day, coverage)
-        benefits = plan_benefits(plan, used=used)
+        benefits = benefits_of(plan, coverage, used=used)
     facts = EligibilityFacts(
         request=request,
         coverage=coverage,

@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
+from resources.calendar import business_days_after
 from seed.loader import seed_all
 from server.app import create_app
 from server.roster import describe, member_keys
@@ -442,3 +444,67 @@ def test_capability_statement_publishes_subscriber_id(env: Env) -> None:
         "definition": "https://consilium.health/fhir/SearchParameter/Coverage-subscriber-id",
         "type": "token",
     } in cov["searchParam"]
+
+
+def _class_benefit(allowance: int, turnaround: int) -> dict[str, Any]:
+    ucum = "http://unitsofmeasure.org"
+    return {
+        "url": "https://consilium.health/fhir/StructureDefinition/second-opinion-benefit",
+        "extension": [
+            {
+                "url": "allowance",
+                "valueQuantity": {"value": allowance, "system": ucum, "code": "{opinion}/a"},
+            },
+            {
+                "url": "turnaround",
+                "valueQuantity": {"value": turnaround, "system": ucum, "code": "d"},
+            },
+        ],
+    }
+
+
+def test_roster_cover_carries_its_benefit_on_the_plan_class(env: Env) -> None:
+    """No InsurancePlan for the plan code: the allowance and turnaround on the class decide."""
+    patient = env.patient()
+    body = coverage(patient, number(), plan=f"ROSTER-{uuid.uuid4().hex[:6]}")
+    body["class"][1]["extension"] = [_class_benefit(3, 4)]
+    created = ok(env.bundle("transaction", [body], env.maple))["entry"][0]
+    cid = created["response"]["location"].split("/")[-3]
+    answer = ok(
+        env.http.post(
+            "/fhir/CoverageEligibilityRequest/$submit",
+            json={
+                "resourceType": "CoverageEligibilityRequest",
+                "status": "active",
+                "purpose": ["benefits"],
+                "created": "2026-12-01",
+                "patient": ref(f"Patient/{patient}"),
+                "insurer": ref(f"Organization/{MAPLE}"),
+                "insurance": [{"coverage": ref(f"Coverage/{cid}")}],
+            },
+            headers={**FHIR, **env.maple},
+        )
+    )
+    item = answer["insurance"][0]["item"][0]
+    assert item["excluded"] is False
+    assert item["benefit"][0]["allowedUnsignedInt"] == 3
+    assert item["description"] == "Report within 4 business days"
+
+
+def test_class_carried_turnaround_sets_the_case_due_date(env: Env) -> None:
+    patient = env.patient()
+    body = coverage(patient, number(), plan=f"ROSTER-{uuid.uuid4().hex[:6]}")
+    body["class"][1]["extension"] = [_class_benefit(1, 3)]
+    cid = ok(env.post(body, env.maple), 201)["id"]
+    task = env.kit.task(env.kit.submit(patient, cid))
+    assert task["status"] == "accepted", task.get("statusReason")
+    start = task["authoredOn"][:10]
+    end = task["restriction"]["period"]["end"]
+    assert end == business_days_after(date.fromisoformat(start), 3).isoformat()
+
+
+def test_without_plan_or_class_benefit_the_benefit_is_not_included(env: Env) -> None:
+    patient = env.patient()
+    cid = ok(env.post(coverage(patient, number(), plan="NO-SUCH-PLAN"), env.maple), 201)["id"]
+    task = env.kit.task(env.kit.submit(patient, cid))
+    assert "benefit-not-included" in {c["code"] for c in task["statusReason"]["coding"]}
