@@ -21,6 +21,7 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 UCUM = "http://unitsofmeasure.org"
 PER_YEAR = "{opinion}/a"  # UCUM: opinions per annum
 DAYS = "d"
+BENEFIT_URL = "https://consilium.health/fhir/StructureDefinition/second-opinion-benefit"
 
 # DOMAIN.md: a sensible default SLA is a report within 5 business days (p50) of a complete file.
 DEFAULT_TURNAROUND_DAYS = 5
@@ -87,6 +88,45 @@ def plan_benefits(insurance_plan: dict[str, Any] | None, *, used: int = 0) -> Pl
                         turnaround = int(q["value"])
             return PlanBenefits(True, per_year, used, turnaround)
     return PlanBenefits(included=False)
+
+
+def _quantity(ext: dict[str, Any], code: str) -> int | None:
+    q = ext.get("valueQuantity") or {}
+    if q.get("system") == UCUM and q.get("code") == code:
+        value = q.get("value")
+        if isinstance(value, int | float | Decimal) and value >= 0:
+            return int(value)
+    return None
+
+
+def class_benefits(coverage: dict[str, Any] | None, *, used: int = 0) -> PlanBenefits | None:
+    """The second-opinion benefit carried on a Coverage class (extension ``BENEFIT_URL``), for
+    a roster that names no InsurancePlan here; None when no class carries it.
+
+    ``allowance`` in UCUM ``{opinion}/a`` (absent: unlimited), ``turnaround`` in ``d``, as on
+    an InsurancePlan benefit's limits.
+    """
+    for cls in (coverage or {}).get("class") or []:
+        for ext in cls.get("extension") or [] if isinstance(cls, dict) else []:
+            if not isinstance(ext, dict) or ext.get("url") != BENEFIT_URL:
+                continue
+            parts = {e.get("url"): e for e in ext.get("extension") or [] if isinstance(e, dict)}
+            per_year = _quantity(parts.get("allowance") or {}, PER_YEAR)
+            turnaround = _quantity(parts.get("turnaround") or {}, DAYS)
+            return PlanBenefits(True, per_year, used, turnaround)
+    return None
+
+
+def benefits_of(
+    insurance_plan: dict[str, Any] | None, coverage: dict[str, Any] | None, *, used: int = 0
+) -> PlanBenefits:
+    """The member's benefit: the InsurancePlan's when one was found (it takes precedence),
+    else the one carried on the Coverage's class, else not included."""
+    if insurance_plan is None:
+        carried = class_benefits(coverage, used=used)
+        if carried is not None:
+            return carried
+    return plan_benefits(insurance_plan, used=used)
 
 
 def due_date(submitted: date, benefits: PlanBenefits | None) -> date:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from resources import coverage, diagnosticreport, servicerequest, task
 from resources.domain import BusinessRuleViolation, Hook
+from server import roster
 from server.errors import FhirError, Issue
 from server.hooks import HookPoint, WriteEvent
 
@@ -40,6 +41,7 @@ def plugin(app: FastAPI, state: AppState) -> None:
     from server.cases.hooks import install
 
     install(state.hooks)
+    roster.install(state.hooks)
     for module in MODULES:
         for point_name, hook in module.HOOKS:
             state.hooks.register(HookPoint(point_name), as_fhir_error(hook))

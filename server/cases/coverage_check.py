@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from profiles.conformance import CS_BUSINESS_STATUS, CS_OUTCOME, lookup
-from resources.coverage import PlanBenefits, class_value, in_force, plan_benefits
+from resources.coverage import PlanBenefits, benefits_of, class_value, in_force
 from resources.domain import SNOMED, codes_in, local_id
 from resources.eligibility import Eligibility, EligibilityFacts, evaluate
 from resources.servicerequest import is_second_opinion_request
@@ -238,7 +238,7 @@ def check(repo: Repository, request: dict[str, Any], day: date) -> Checked:
     benefits: PlanBenefits | None = None
     if coverage is not None and coverage_key is not None:
         used = opinions_used(repo, request, coverage_key, day, coverage)
-        benefits = plan_benefits(plan, used=used)
+        benefits = benefits_of(plan, coverage, used=used)
     facts = EligibilityFacts(
         request=request,
         coverage=coverage,
