@@ -687,7 +687,7 @@ class Network:
                 suffix = "-third"
             else:
                 member = self.pick_member(
-                    spec["country"], spec.get("reason") != "benefit-not-included", taken
+                    spec["country"], "benefit-not-included" not in spec.get("reasons", []), taken
                 )
                 scenario = self.rng.choice(scenarios[spec["specialty"]])
                 suffix = ""
