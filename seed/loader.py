@@ -35,6 +35,7 @@ from typing import Any
 
 from profiles.conformance import conformance_resources
 from server import fhirjson
+from server.integrity import deferred_checks
 from server.repository import Repository
 from server.storage import same_content
 
@@ -87,7 +88,9 @@ def network_resources() -> list[Resource]:
     return [r for group in _read(network_files()) for r in group]
 
 
-def _write_group(repo: Repository, group: list[Resource], counts: dict[str, int]) -> None:
+def _write_group(
+    repo: Repository, settings: Any, group: list[Resource], counts: dict[str, int]
+) -> None:
     """One transaction for ``group``; counts are merged only once it committed (a retried
     attempt recounts).
 
@@ -106,22 +109,26 @@ def _write_group(repo: Repository, group: list[Resource], counts: dict[str, int]
         for rtype, ids in by_type.items():
             for doc in r.find_visible(rtype, {"_id": {"$in": ids}}, include_deleted=True):
                 stored[(rtype, doc["_id"])] = doc
-        for resource in group:
-            rtype, rid = resource["resourceType"], resource["id"]
-            have = stored.get((rtype, rid))
-            if (
-                have is not None
-                and not have.get("deleted")
-                and same_content(have.get("resource"), resource)
-            ):
-                local["unchanged"] += 1
-                continue
-            _, created = r.update(rtype, rid, resource)
-            local["created" if created else "updated"] += 1
+        with r.write_batch(), deferred_checks(r, settings):
+            for resource in group:
+                _put(r, resource, stored.get((resource["resourceType"], resource["id"])), local)
         return local
 
     for name, n in repo.transaction(work).items():
         counts[name] += n
+
+
+def _put(r: Repository, resource: Resource, have: Any, local: dict[str, int]) -> None:
+    rtype, rid = resource["resourceType"], resource["id"]
+    if (
+        have is not None
+        and not have.get("deleted")
+        and same_content(have.get("resource"), resource)
+    ):
+        local["unchanged"] += 1
+        return
+    _, created = r.update(rtype, rid, resource)
+    local["created" if created else "updated"] += 1
 
 
 def seed_all(
@@ -145,7 +152,7 @@ def seed_all(
     for group in groups:
         for start in range(0, len(group), BATCH):
             chunk = group[start : start + BATCH]
-            _write_group(repo, chunk, counts)
+            _write_group(repo, state.settings, chunk, counts)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
