@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from profiles.conformance import PROFILE_EXPERT, conformance_resources
@@ -31,6 +32,8 @@ from resources.validation import validate_resource
 from seed.loader import demo_resources, network_files, network_resources, seed_all
 from server.app import create_app
 from server.profile_validation import profiles_to_check
+from tests.server.cases.kit import Parties, make_parties
+from tests.smart_helpers import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = demo_resources(network=False)
@@ -55,7 +58,7 @@ def _of(rtype: str, resources: list[dict[str, Any]] = NETWORK) -> list[dict[str,
 def seeded(
     module_settings: Callable[..., Any], mongo_uri: str
 ) -> Iterator[tuple[FastAPI, dict[str, int]]]:
-    app = create_app(module_settings("network"))
+    app = create_app(module_settings("network", auth="on", admin_token=ADMIN))
     try:
         yield app, seed_all(app.state.consilium, demo=True, network=True)
     finally:
@@ -417,3 +420,52 @@ def test_network_files_come_after_the_core_demo() -> None:
     names = [p.name for p in network_files()]
     assert names and all(int(n.split("-")[0]) >= 20 for n in names)
     assert not any(n.startswith("14-") for n in names)  # the coordination Tasks are core data
+
+
+# ------------------------------------------------------------------ README.seed.md's looks
+@pytest.fixture(scope="module")
+def parties(seeded: tuple[FastAPI, dict[str, int]]) -> Iterator[tuple[TestClient, Parties]]:
+    app, _ = seeded
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client, make_parties(client)
+
+
+def _total(client: TestClient, query: str, headers: dict[str, str]) -> int:
+    r = client.get(f"/fhir/{query}", headers=headers)
+    assert r.status_code == 200, r.text
+    return int(r.json()["total"])
+
+
+def test_the_insurer_counts_its_own_members(parties: tuple[TestClient, Parties]) -> None:
+    client, who = parties
+    maple = sum(
+        1
+        for c in _of("Coverage", ALL)
+        if c["payor"] == [{"reference": "Organization/ins-maple-mutual"}]
+    )
+    query = "Coverage?payor=Organization/ins-maple-mutual&_summary=count"
+    assert maple > 70
+    assert _total(client, query, who.insurer) == maple
+
+
+def test_an_insurer_sees_no_other_insurers_members(parties: tuple[TestClient, Parties]) -> None:
+    client, who = parties
+    query = "Coverage?payor=Organization/ins-albion-health&_summary=count"
+    assert _total(client, query, who.insurer) == 0
+    assert _total(client, query, who.insurer_b) > 60
+
+
+def test_the_coordinator_finds_experts_by_specialty_and_cases_awaiting_one(
+    parties: tuple[TestClient, Parties],
+) -> None:
+    client, who = parties
+    cardiology = "PractitionerRole?specialty=http://snomed.info/sct|394579002&_summary=count"
+    assert _total(client, cardiology, who.coordinator) == sum(
+        1
+        for r in _of("PractitionerRole", ALL)
+        if any(c["code"] == "394579002" for s in r.get("specialty", []) for c in s["coding"])
+    )
+    r = client.get("/fhir/Task?business-status=awaiting-expert", headers=who.coordinator)
+    assert r.status_code == 200, r.text
+    waiting = {e["resource"]["id"] for e in r.json().get("entry", [])}
+    assert waiting == {t["id"] for t in _of("Task") if business_status_code(t) == "awaiting-expert"}
