@@ -1008,7 +1008,10 @@ class Network:
         elif state == "cancelled":
             task["statusReason"] = {"text": spec["why"]}
             task["businessStatus"] = concept(CS_STATUS, "cancelled", "Cancelled")
-        if state != "requested" and state != "rejected":
+        # A due date from acceptance on: a case rejected, received, or cancelled while
+        # received (no expert yet) has none.
+        never_accepted = state == "cancelled" and not spec.get("owned")
+        if state not in ("requested", "rejected") and not never_accepted:
             task["restriction"] = {"period": {"start": start.isoformat(), "end": due.isoformat()}}
         started = ("case-retrieved", "under-review", "interim-report", "awaiting-information")
         if (
