@@ -138,7 +138,7 @@ def main() -> None:
                 audit="off",
             )  # type: ignore[call-arg]
             app = create_app(settings)
-            seed_all(app.state.consilium, demo=True)
+            seed_all(app.state.consilium, demo=True, network=False)
             with TestClient(app) as client:
                 members = [member(client) for _ in range(n)]
                 requests: list[str] = []

@@ -80,8 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check(app.state.consilium.store)
         if args.seed:
             from seed.loader import seed_all
+            from seed.progress import ProgressBar
 
-            seed_all(app.state.consilium, demo=True)
+            seed_all(app.state.consilium, demo=True, progress=ProgressBar())
         log.info("Consilium FHIR base: http://%s:%s/fhir", settings.host, settings.port)
         uvicorn.run(
             app,
@@ -101,8 +102,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
     with database(settings) as uri:
         app = create_app(settings, mongodb_uri=uri)
         from seed.loader import seed_all
+        from seed.progress import ProgressBar
 
-        counts = seed_all(app.state.consilium, demo=not args.conformance_only)
+        counts = seed_all(
+            app.state.consilium, demo=not args.conformance_only, progress=ProgressBar()
+        )
         app.state.consilium.store.close()
     for name, n in counts.items():
         print(f"{name}: {n}")

@@ -31,7 +31,7 @@ def example(name: str, **placeholders: str) -> dict[str, Any]:
 @pytest.fixture
 def kit(app_factory) -> Iterator[Kit]:  # type: ignore[no-untyped-def]
     app = app_factory(auth="on", admin_token=ADMIN)
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
 

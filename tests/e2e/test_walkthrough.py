@@ -64,7 +64,7 @@ class SeededServer(Server):
             args=("--seed",),
             drop_env=("CONSILIUM_ADMIN_TOKEN", "CONSILIUM_BASE_URL"),
             cwd=ROOT,
-            timeout=90,
+            timeout=300,  # the full demo network is seeded before the server answers
         )
 
 

@@ -41,7 +41,7 @@ def _strip_meta(r: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def seeded(app: FastAPI) -> tuple[FastAPI, dict[str, int]]:
-    return app, seed_all(app.state.consilium, demo=True)
+    return app, seed_all(app.state.consilium, demo=True, network=False)
 
 
 def test_first_seed_creates_every_resource(seeded: tuple[FastAPI, dict[str, int]]) -> None:
@@ -53,13 +53,13 @@ def test_second_seed_creates_nothing_new(seeded: tuple[FastAPI, dict[str, int]])
     app, first = seeded
     store = app.state.consilium.store
     versions = store.history.count_documents({})
-    again = seed_all(app.state.consilium, demo=True)
+    again = seed_all(app.state.consilium, demo=True, network=False)
     assert again == {"created": 0, "updated": 0, "unchanged": first["created"]}
     assert store.history.count_documents({}) == versions
 
 
 def test_conformance_only_seed_skips_demo(app: FastAPI) -> None:
-    counts = seed_all(app.state.consilium, demo=False)
+    counts = seed_all(app.state.consilium, demo=False, network=False)
     assert counts["created"] == len(CONFORMANCE)
     assert app.state.consilium.store.db["Patient"].count_documents({}) == 0
 

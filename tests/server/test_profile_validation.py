@@ -17,7 +17,7 @@ DEMO = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources()}
 
 @pytest.fixture
 def seeded(app: FastAPI) -> None:
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
 
 
 def demo(key: str) -> dict[str, Any]:

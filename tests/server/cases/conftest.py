@@ -19,7 +19,7 @@ from tests.smart_helpers import ADMIN
 
 
 def _kit(app: FastAPI) -> Iterator[Kit]:
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
 

@@ -15,7 +15,7 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
 def _client(app: FastAPI) -> Iterator[TestClient]:
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as c:
         yield c
 

@@ -26,7 +26,7 @@ SCOPE = "system/*.cruds"
 def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
     settings = module_settings("ops_access", auth="on", admin_token=ADMIN)
     app = create_app(settings)
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app) as c:
         tokens = {
             "neurologist": backend_token(
