@@ -109,7 +109,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Env]:
     app = create_app(module_settings("roster", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as client:
         parties = make_parties(client)
 

@@ -27,7 +27,7 @@ DEMO = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources()}
 def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
     settings = module_settings("validate")
     app = create_app(settings)
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app) as c:
         yield {"client": c, "store": app.state.consilium.store}
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
