@@ -100,3 +100,7 @@ def profile_type(url: str) -> str | None:
     sd = lookup(url, "StructureDefinition")
     t = sd.get("type") if sd else None
     return t if isinstance(t, str) else None
+
+
+# documents
+CS_DOCUMENT_SECTION = canonical("document-section", "CodeSystem")
