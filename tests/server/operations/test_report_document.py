@@ -41,7 +41,7 @@ def action_status(bundle: dict[str, Any]) -> dict[str, Any]:
         e["resource"]
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "Observation"
-        and e["resource"]["code"]["coding"][0]["code"] == "385641008"
+        and e["resource"]["code"].get("coding", [{}])[0].get("code") == "385641008"
     ]
     return dict(obs)
 
@@ -113,9 +113,11 @@ def test_results_of_the_report_are_included(demo: TestClient) -> None:
     )
     report = read(demo, "DiagnosticReport/so-report-tremblay")
     report["result"] = [{"reference": "Observation/obs-so-tremblay"}]
+    report["status"] = "amended"  # a final report changes only as amended
     put(demo, report)
     bundle = doc(demo, "so-report-tremblay")
     assert "Observation/obs-so-tremblay" in keys(bundle)
+    assert bundle["entry"][0]["resource"]["status"] == "amended"
     assert document_problems(bundle) == []
 
 
@@ -138,13 +140,15 @@ def test_unknown_report_is_404(demo: TestClient) -> None:
 
 
 def test_deleted_report_is_410(loose_demo: TestClient) -> None:
-    assert loose_demo.delete("/fhir/DiagnosticReport/so-report-tremblay").status_code == 204
-    assert document(loose_demo, "so-report-tremblay").status_code == 410
+    # a final second-opinion report cannot be deleted; a deleted report is 410 before any check
+    assert loose_demo.delete("/fhir/DiagnosticReport/dr-inv-whitfield").status_code == 204
+    assert document(loose_demo, "dr-inv-whitfield").status_code == 410
 
 
 def test_dangling_result_is_omitted(loose_demo: TestClient) -> None:
     report = read(loose_demo, "DiagnosticReport/so-report-tremblay")
     report["result"] = [{"reference": "Observation/never-stored"}]
+    report["status"] = "amended"
     put(loose_demo, report)
     bundle = doc(loose_demo, "so-report-tremblay")
     assert document_problems(bundle) == []
