@@ -123,7 +123,9 @@ def test_results_of_the_report_are_included(demo: TestClient) -> None:
 
 def test_the_coverage_of_the_request_is_a_summary(demo: TestClient) -> None:
     bundle = doc(demo, "so-report-tremblay")
-    [cover] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage"]
+    [cover] = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage"
+    ]
     assert "identifier" not in cover and "subscriberId" not in cover
 
 
