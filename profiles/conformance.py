@@ -107,3 +107,6 @@ IMPLEMENTATION_GUIDE = canonical("consilium", "ImplementationGuide")
 # The guide's ImplementationGuide (definitions/ImplementationGuide-consilium.json) is seeded and
 # looked up like the other conformance resources.
 CONFORMANCE_TYPES = (*CONFORMANCE_TYPES, "ImplementationGuide")  # type: ignore[assignment]
+
+# documents
+CS_DOCUMENT_SECTION = canonical("document-section", "CodeSystem")

@@ -1,21 +1,26 @@
-"""``ServiceRequest/[id]/$case-bundle``: the case file a specialist pulls to review a case.
+"""``ServiceRequest/[id]/$case-bundle``: the case file a specialist pulls, as a FHIR document.
 
-Why a searchset (not a collection) Bundle: it has a standard place for the request itself
-(``search.mode = match``), for what came with it (``include``) and for what was left out
-(``outcome``: an OperationOutcome listing links that are missing, deleted or not visible), and
-it is what ``$everything`` returns too, so clients handle both the same way.
+Why a document (not a searchset): clinics, insurers and experts' systems exchange it as *one
+record* — a Referral note (LOINC 57133-1) with coded sections a human can read and a machine can
+file, every reference resolving inside it (documents.html). The contract is docs/documents.md.
 
-What is in it (DOMAIN.md): the request; its Task(s) (``basedOn`` or ``focus`` → the request);
-the Patient (``subject``); the Coverage(s) in ``insurance``; the ``reasonReference`` resources
-(Conditions); everything in ``supportingInfo`` plus the ``result`` Observations and
-``imagingStudy`` of supporting DiagnosticReports; Communications ``basedOn`` the request; and
-second-opinion reports (DiagnosticReport ``basedOn`` the request), and what the Communications
-carry (``payload.contentReference``: the documents a clinic attaches to its reply). Nothing
-else: directory data (requester, experts) is read separately and is not case data.
+What is in it (DOMAIN.md): the Composition, then the request and its Task(s) (``basedOn`` or
+``focus`` → the request), the Patient (``subject``), a *summary* of the Coverage(s) in
+``insurance`` with the insurer's plan, the ``reasonReference`` Conditions, every
+``supportingInfo`` resource (and the ``result``/``imagingStudy``/``media`` of supporting
+DiagnosticReports), the patient's treatment plan (CarePlan, MedicationRequest, Procedure, not
+entered-in-error), the Communications ``basedOn`` the request and what they carry
+(``payload.contentReference``), the second-opinion reports (``basedOn`` the request), and the
+closure of all their references (requester, expert, organizations, locations, payor, ...).
+
+Access is unchanged: everything is read through the caller's repository (policy + redaction);
+a link the caller cannot follow (missing, deleted, not visible, not on this server) leaves the
+target out, reduces the reference to display-only and is listed in the section it belonged to
+and in the ``omissions`` section (``server.documents.closure``).
 
 Pulling the case file is also how the review starts (docs/cases.md): the assigned expert's first
 pull moves the case to ``in-progress`` (``executionPeriod.start``), recorded like any transition,
-before the bundle is assembled so the Task in it shows the new state.
+before the document is assembled so the Task in it shows the new state.
 """
 
 from __future__ import annotations
@@ -24,20 +29,36 @@ from typing import Any
 
 from server.cases import workflow
 from server.cases.actor import actor_of
+from server.cases.coverage_check import find_plan
 from server.cases.store import load_case
-from server.errors import Issue, operation_outcome
+from server.documents.closure import close
+from server.documents.compose import (
+    Section,
+    composition,
+    document,
+    full_url,
+    new_urn,
+    omissions_section,
+    reference_to,
+    section_json,
+    spec,
+)
+from server.documents.summary import coverage_summary
+from server.errors import Issue
 from server.operations import Invocation, Operation, load_definition
-from server.operations.links import follow, pointing_at
+from server.operations.links import follow, local_key, pointing_at
+from server.timeutil import fhir_instant, now
 
+Resource = dict[str, Any]
 # (type, reference search parameters that point at the request); resolved on the stored index.
-POINTING_AT_REQUEST: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Task", ("based-on", "focus")),
-    ("Communication", ("based-on",)),
-    ("DiagnosticReport", ("based-on",)),
+POINTING_AT_REQUEST: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("Task", ("based-on", "focus"), "request"),
+    ("Communication", ("based-on",), "questions"),
+    ("DiagnosticReport", ("based-on",), "reports"),
 )
 
 
-def _refs(resource: dict[str, Any], element: str) -> list[tuple[str, Any]]:
+def _refs(resource: Resource, element: str) -> list[tuple[str, Any]]:
     """``(FHIRPath expression, reference)`` for a 0..1 or 0..* Reference element."""
     value = resource.get(element)
     rtype = resource.get("resourceType", "")
@@ -46,60 +67,125 @@ def _refs(resource: dict[str, Any], element: str) -> list[tuple[str, Any]]:
     return [(f"{rtype}.{element}", value)] if value is not None else []
 
 
+class CaseFile:
+    """The sections being filled and the resources read so far (the closure's seeds)."""
+
+    def __init__(self, call: Invocation, request_key: str, request: Resource) -> None:
+        self.repo, self.base = call.repo, call.base
+        self.sections = {k: Section(k) for k in spec()["case-file-sections"]}
+        self.seeds: dict[str, Resource] = {request_key: request}
+        self.failed: dict[str, Issue] = {}
+        self.issues: list[Issue] = []
+        self.sections["request"].add(request_key)
+
+    def section_for(self, reference: Any, default: str) -> str:
+        key = local_key(reference, self.base)
+        rtype = key.split("/")[0] if key else (reference or {}).get("type")
+        return str(spec()["supporting-info-section"].get(rtype, default))
+
+    def take(self, section: str, reference: Any, expression: str) -> Resource | None:
+        """Follow one link into ``section``; a failure is listed there and in the omissions."""
+        key = local_key(reference, self.base)
+        if key is not None and key in self.seeds:
+            self.sections[section].add(key)
+            return self.seeds[key]
+        if key is not None and key in self.failed:
+            return None
+        issues: list[Issue] = []
+        found = follow(self.repo, reference, expression, issues, self.base)
+        if found is None:
+            self.sections[section].issues += issues
+            self.issues += issues
+            if key is not None and issues:
+                self.failed[key] = issues[0]
+            return None
+        key, resource = found
+        self.seeds.setdefault(key, resource)
+        self.sections[section].add(key)
+        return resource
+
+    def put(self, section: str, key: str, resource: Resource) -> None:
+        self.seeds.setdefault(key, resource)
+        self.sections[section].add(key)
+
+    def supporting(self, resource: Resource, expression: str) -> None:
+        """What a supporting DiagnosticReport cites: results, imaging studies, media."""
+        if resource.get("resourceType") != "DiagnosticReport":
+            return
+        for sub, section in (("result", "investigations"), ("imagingStudy", "imaging")):
+            for sub_expr, sub_ref in _refs(resource, sub):
+                self.take(section, sub_ref, f"{expression}.resolve().{sub_expr}")
+        for i, media in enumerate(resource.get("media") or []):
+            where = f"{expression}.resolve().DiagnosticReport.media[{i}].link"
+            self.take("imaging", media.get("link"), where)
+
+
+def gather(call: Invocation, request: Resource) -> CaseFile:
+    assert call.rid is not None
+    request_key = f"ServiceRequest/{call.rid}"
+    case = CaseFile(call, request_key, request)
+    repo = call.repo
+    patient = None
+    for expression, ref in _refs(request, "subject"):
+        if case.take("patient", ref, expression) is not None:
+            patient = local_key(ref, call.base)
+    for expression, ref in _refs(request, "insurance"):
+        coverage = case.take("coverage", ref, expression)
+        plan = find_plan(repo, coverage) if coverage else None
+        if plan is not None:
+            case.put("coverage", f"InsurancePlan/{plan['id']}", plan)
+    for element, default in (("reasonReference", "problems"), ("supportingInfo", "documents")):
+        for expression, ref in _refs(request, element):
+            resource = case.take(case.section_for(ref, default), ref, expression)
+            if resource is not None:
+                case.supporting(resource, expression)
+    for rtype, codes, section in POINTING_AT_REQUEST:
+        for key, resource in pointing_at(repo, rtype, codes, request_key):
+            case.put(section, key, resource)
+            for i, part in enumerate(resource.get("payload") or []):
+                if isinstance(part.get("contentReference"), dict):
+                    where = f"{key}.payload[{i}].contentReference"
+                    ref = part["contentReference"]
+                    case.take(case.section_for(ref, "documents"), ref, where)
+    if patient is not None:
+        for rtype, codes in spec()["treatment-plan-types"].items():
+            for key, resource in pointing_at(repo, rtype, codes, patient):
+                if resource.get("status") != "entered-in-error":
+                    case.put("treatment-plan", key, resource)
+    return case
+
+
 def case_bundle(call: Invocation) -> dict[str, Any]:
     assert call.rid is not None
     repo, base = call.repo, call.base
+    repo.read("ServiceRequest", call.rid)  # 404/410 (and the policy) before the side effect
+    start_review_if_assigned(call)
     request = repo.read("ServiceRequest", call.rid).resource
     assert request is not None
-    start_review_if_assigned(call)
-    request_key = f"ServiceRequest/{call.rid}"
-    issues: list[Issue] = []
-    included: dict[str, dict[str, Any]] = {}
-
-    def add(found: tuple[str, dict[str, Any]] | None) -> dict[str, Any] | None:
-        if found is None:
-            return None
-        key, resource = found
-        if key != request_key:
-            included.setdefault(key, resource)
-        return resource
-
-    for element in ("subject", "insurance", "reasonReference", "supportingInfo"):
-        for expression, ref in _refs(request, element):
-            resource = add(follow(repo, ref, expression, issues, base))
-            if resource is not None and resource.get("resourceType") == "DiagnosticReport":
-                for sub in ("result", "imagingStudy"):
-                    for sub_expr, sub_ref in _refs(resource, sub):
-                        add(
-                            follow(
-                                repo, sub_ref, f"{expression}.resolve().{sub_expr}", issues, base
-                            )
-                        )
-    for rtype, codes in POINTING_AT_REQUEST:
-        for key, resource in pointing_at(repo, rtype, codes, request_key):
-            add((key, resource))
-            if rtype == "Communication":
-                for i, part in enumerate(resource.get("payload") or []):
-                    if isinstance(part.get("contentReference"), dict):
-                        expression = f"{key}.payload[{i}].contentReference"
-                        add(follow(repo, part["contentReference"], expression, issues, base))
-
-    entries: list[dict[str, Any]] = [
-        {"fullUrl": f"{base}/{request_key}", "resource": request, "search": {"mode": "match"}}
-    ]
-    entries += [
-        {"fullUrl": f"{base}/{key}", "resource": resource, "search": {"mode": "include"}}
-        for key, resource in included.items()
-    ]
-    if issues:
-        entries.append({"resource": operation_outcome(issues), "search": {"mode": "outcome"}})
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": 1,
-        "link": [{"relation": "self", "url": f"{base}/{request_key}/$case-bundle"}],
-        "entry": entries,
-    }
+    case = gather(call, request)
+    closure = close(repo, case.seeds, base, failed=case.failed, shape=coverage_summary)
+    held = closure.resources
+    sections = list(case.sections.values())
+    extra = omissions_section(case.issues + closure.issues)
+    if extra is not None:
+        sections.append(extra)
+    when = fhir_instant(now())
+    urn = new_urn()
+    subject_key = next(iter(case.sections["patient"].entries), None)
+    requester = local_key(request.get("requester"), base)
+    comp = composition(
+        "case-file",
+        urn=urn,
+        status="final",
+        subject=reference_to(subject_key, held, base, "the patient"),
+        author=reference_to(requester, held, base, "the requester"),
+        date=when,
+        sections=[section_json(s, held, base) for s in sections],
+        extra={
+            "event": [{"detail": [{"reference": full_url(base, f"ServiceRequest/{call.rid}")}]}]
+        },
+    )
+    return document(urn, comp, held, base, when)
 
 
 def start_review_if_assigned(call: Invocation) -> None:
