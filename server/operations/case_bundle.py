@@ -25,6 +25,7 @@ before the document is assembled so the Task in it shows the new state.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from server.cases import workflow
@@ -104,6 +105,32 @@ class CaseFile:
         self.sections[section].add(key)
         return resource
 
+    def reviewer_summary(self, reference: Any) -> Resource | None:
+        """The Coverage summary for an expert, whom the policy refuses the Coverage itself.
+
+        Why served: the reviewer needs who pays, which plan and that the cover is in force
+        (issue #12), and ``coverage_summary`` keeps exactly that — none of the member, policy
+        or cost data the ``specialist-no-financial`` rule protects. So the server composes the
+        summary on its own account, for a specialist who can read the request (this operation
+        already checked), and only when the Coverage exists (a missing or deleted one stays omitted, as for anyone).
+        """
+        key = local_key(reference, self.base)
+        issue = self.failed.get(key) if key else None
+        if key is None or issue is None or not key.startswith("Coverage/"):
+            return None
+        if actor_of(self.repo.security).role != "specialist":
+            return None
+        stored = self.repo.unrestricted().current("Coverage", key.split("/")[1])
+        if stored is None or stored.resource is None or stored.deleted:
+            return None
+        summary = coverage_summary(key, copy.deepcopy(stored.resource))
+        del self.failed[key]
+        self.issues = [i for i in self.issues if i is not issue]
+        section = self.sections["coverage"]
+        section.issues = [i for i in section.issues if i is not issue]
+        self.put("coverage", key, summary)
+        return summary
+
     def put(self, section: str, key: str, resource: Resource) -> None:
         self.seeds.setdefault(key, resource)
         self.sections[section].add(key)
@@ -130,7 +157,7 @@ def gather(call: Invocation, request: Resource) -> CaseFile:
         if case.take("patient", ref, expression) is not None:
             patient = local_key(ref, call.base)
     for expression, ref in _refs(request, "insurance"):
-        coverage = case.take("coverage", ref, expression)
+        coverage = case.take("coverage", ref, expression) or case.reviewer_summary(ref)
         plan = find_plan(repo, coverage) if coverage else None
         if plan is not None:
             case.put("coverage", f"InsurancePlan/{plan['id']}", plan)

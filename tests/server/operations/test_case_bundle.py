@@ -395,15 +395,23 @@ def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
     app.state.consilium.store.close()
 
 
-def test_the_experts_document_is_valid_and_leaves_out_the_coverage(kit: Kit) -> None:
+def test_the_experts_document_holds_only_the_coverage_summary(kit: Kit) -> None:
     c = kit.new_case()
     bundle = case(kit.http, c.sr, kit.p.expert("exp-oncology-ca"))
     assert document_problems(bundle) == []
-    assert not [k for k in held(bundle) if k.startswith(("Coverage/", "CoverageEligibility"))]
-    coverage = section(bundle, SECTION_CODES["coverage"])
-    assert coverage is not None
-    assert coverage["emptyReason"]["coding"][0]["code"] == "unavailable"
-    assert "ServiceRequest.insurance[0]" in coverage["text"]["div"]
+    [cover] = [k for k in section_keys(bundle, "coverage") if k.startswith("Coverage/")]
+    summary = resource(bundle, cover)
+    assert "identifier" not in summary and "subscriberId" not in summary
+    assert summary["payor"] and summary["period"]
+    assert not [k for k in held(bundle) if k.startswith("CoverageEligibility")]
+
+
+def test_the_expert_still_cannot_read_the_coverage_itself(kit: Kit) -> None:
+    c = kit.new_case()
+    bundle = case(kit.http, c.sr, kit.p.expert("exp-oncology-ca"))
+    [cover] = [k for k in section_keys(bundle, "coverage") if k.startswith("Coverage/")]
+    r = kit.http.get(f"/fhir/{cover}", headers=kit.p.expert("exp-oncology-ca"))
+    assert r.status_code in (403, 404)
 
 
 def test_the_experts_first_pull_shows_the_started_review(kit: Kit) -> None:
