@@ -32,12 +32,13 @@ Decisions (docs/stats.md has the whole contract):
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from resources.calendar import is_business_day
+from resources.calendar import fhir_day, is_business_day
 
 ON_HOLD = "on-hold"
 OPEN = frozenset({"requested", "accepted", "ready", "in-progress", "on-hold"})
@@ -210,6 +211,12 @@ def nearest_rank(values: Sequence[float], percent: float) -> float | None:
 
 
 # ------------------------------------------------------------------------------------ SLA
+def owed(case: CaseFacts) -> bool:
+    """Is a report owed on this case (completed, or still open)? Rejected, cancelled and
+    failed cases owe none, so they are neither breaches nor in the SLA denominator."""
+    return case.status == "completed" or case.status in OPEN
+
+
 def breach(case: CaseFacts, as_of: datetime) -> str | None:
     """``completed-late``, ``open-overdue`` or None (on time, or no due date)."""
     if case.due is None:
@@ -267,7 +274,7 @@ def compute(cases: Sequence[CaseFacts], as_of: datetime) -> Figures:
         turnarounds=turnarounds,
         median_days=median(turnarounds),
         p90_days=nearest_rank(turnarounds, 90),
-        with_due=sum(1 for c in cases if c.due is not None),
+        with_due=sum(1 for c in cases if c.due is not None and owed(c)),
         completed_late=kinds.count("completed-late"),
         open_overdue=kinds.count("open-overdue"),
         third_opinions=sum(1 for c in cases if c.third_opinion),
@@ -291,3 +298,36 @@ def suppress(counts: Mapping[str, int], below: int = SUPPRESS_BELOW) -> dict[str
         if shown:
             out[shown[0][1]] = None
     return out
+
+
+# --------------------------------------------------------------------------------- period
+_DAY_TEXT = re.compile(r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")
+
+
+def _bound(text: str, *, end: bool) -> date:
+    if not _DAY_TEXT.match(text):
+        raise ValueError(f"{text[:40]!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    day = fhir_day(text, end=end)
+    if day is None:
+        raise ValueError(f"{text[:40]!r} is not a calendar date")
+    return day
+
+
+def period_bounds(start: str, end: str) -> tuple[date, date]:
+    """The inclusive days of a period given by its two ends; partial dates widen (``2026-11``
+    starts on the 1st, ends on the 30th). ValueError when unreadable or backwards."""
+    first, last = _bound(start.strip(), end=False), _bound(end.strip(), end=True)
+    if last < first:
+        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+    return first, last
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    """``2026``, ``2026-11``, ``2026-11-15`` (that whole year, month or day) or ``START/END``
+    (ISO 8601 interval of two such dates) → the inclusive first and last day."""
+    parts = text.split("/")
+    if len(parts) == 1:
+        return period_bounds(parts[0], parts[0])
+    if len(parts) == 2:
+        return period_bounds(parts[0], parts[1])
+    raise ValueError(f"{text[:40]!r} is not a period (START/END)")

@@ -3,7 +3,7 @@ percentiles, SLA breaches, opinions used vs allowed, third opinions and suppress
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -16,6 +16,8 @@ from resources.stats import (
     median,
     nearest_rank,
     on_hold_spans,
+    parse_period,
+    period_bounds,
     suppress,
     turnaround_days,
 )
@@ -249,3 +251,53 @@ def test_small_number_suppression(counts: dict[str, int], shown: dict[str, int |
 def test_naive_instants_are_utc() -> None:
     naive = datetime(2026, 11, 2, 9)
     assert business_days(naive, naive + timedelta(days=1)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("2026", date(2026, 1, 1), date(2026, 12, 31)),
+        ("2026-11", date(2026, 11, 1), date(2026, 11, 30)),
+        ("2026-02", date(2026, 2, 1), date(2026, 2, 28)),
+        ("2026-11-15", date(2026, 11, 15), date(2026, 11, 15)),
+        ("2026-11-01/2026-11-30", date(2026, 11, 1), date(2026, 11, 30)),
+        ("2026-10/2026-12", date(2026, 10, 1), date(2026, 12, 31)),
+        ("2025/2026-03-31", date(2025, 1, 1), date(2026, 3, 31)),
+        ("2026-11-30/2026-11-30", date(2026, 11, 30), date(2026, 11, 30)),
+    ],
+)
+def test_period(text: str, first: date, last: date) -> None:
+    assert parse_period(text) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-12/2026-11", "before it starts"),
+        ("2026-11-31", "not a calendar date"),
+        ("2026-13", "not a calendar date"),
+        ("26-11", "not a date"),
+        ("2026-11-01T00:00:00Z", "not a date"),
+        ("", "not a date"),
+        ("2026/", "not a date"),
+        ("2026/2027/2028", "not a period"),
+        ("last month", "not a date"),
+    ],
+)
+def test_bad_period(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_period(text)
+
+
+def test_period_from_two_ends() -> None:
+    assert period_bounds("2026-11", "2026-12") == (date(2026, 11, 1), date(2026, 12, 31))
+
+
+def test_cancelled_and_rejected_cases_owe_no_report() -> None:
+    cases = [
+        CaseFacts("cancelled", MON, due=DUE),
+        CaseFacts("failed", MON, due=DUE),
+        CaseFacts("accepted", MON, due=DUE),
+    ]
+    figures = compute(cases, at(20))
+    assert (figures.with_due, figures.open_overdue) == (1, 1)
