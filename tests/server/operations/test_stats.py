@@ -22,7 +22,7 @@ from resources.calendar import business_days_after
 from seed.loader import seed_all
 from server.app import create_app
 from tests.server.cases.kit import FHIR, Case, Kit, make_parties, ok
-from tests.smart_helpers import ADMIN
+from tests.smart_helpers import ADMIN, backend_token, bearer
 
 CSC = "https://consilium.health/fhir/CodeSystem/covered-serious-conditions"
 STATS = "https://consilium.health/fhir/CodeSystem/second-opinion-stats"
@@ -465,3 +465,33 @@ def test_the_capability_statement_lists_the_system_operation(world: World) -> No
         "name": "second-opinion-stats",
         "definition": "https://consilium.health/fhir/OperationDefinition/second-opinion-stats",
     } in rest["operation"]
+
+
+def test_a_client_whose_scopes_do_not_reach_the_cases_is_refused(world: World) -> None:
+    headers = bearer(backend_token(world.kit.http, "system/Coverage.rs"))
+    r = world.stats(headers)
+    assert r.status_code == 403, r.text
+
+
+def test_an_unknown_insurer_has_no_cases(world: World) -> None:
+    report = world.report(world.kit.p.coordinator, "period=2027-03&insurer=Organization/nobody")
+    assert count(group(report, "cases"), "initial-population") == 0
+    assert "measureScore" not in group(report, "turnaround-median")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resourceType": "Parameters", "parameter": [{"name": "period", "valueInteger": 5}]},
+        {"resourceType": "Parameters", "parameter": [{"name": "periodStart", "valueDate": "x"}]},
+        {"resourceType": "Patient"},
+        [1, 2],
+    ],
+)
+def test_a_malformed_body_is_400(world: World, body: Any) -> None:
+    world.clock.t = AS_OF
+    r = world.kit.http.post(
+        "/fhir/$second-opinion-stats", json=body, headers={**FHIR, **world.kit.p.coordinator}
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
