@@ -100,3 +100,8 @@ def profile_type(url: str) -> str | None:
     sd = lookup(url, "StructureDefinition")
     t = sd.get("type") if sd else None
     return t if isinstance(t, str) else None
+
+
+# stats
+MEASURE_STATS = canonical("second-opinion-stats", "Measure")
+CS_STATS = canonical("second-opinion-stats", "CodeSystem")

@@ -35,8 +35,9 @@ from profiles.conformance import (
     CS_BUSINESS_STATUS,
     CS_CONDITIONS,
     CS_OUTCOME,
+    CS_STATS,
     CS_TRANSITION,
-    canonical,
+    MEASURE_STATS,
 )
 from resources.coverage import class_value, in_force, plan_benefits
 from resources.domain import codes_in, local_id
@@ -61,8 +62,6 @@ from server.search import params as search_params
 from server.search.query import and_merge, clause_filter
 from server.timeutil import fhir_instant, now, parse_fhir_instant
 
-MEASURE = canonical("second-opinion-stats", "Measure")
-CS_STATS = canonical("second-opinion-stats", "CodeSystem")
 MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 TASK_STATUS = "http://hl7.org/fhir/task-status"
 DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
@@ -438,7 +437,7 @@ def measure_report(
         "resourceType": "MeasureReport",
         "status": "complete",
         "type": "summary",
-        "measure": MEASURE,
+        "measure": MEASURE_STATS,
         "date": fhir_instant(when),
         "reporter": scope.reporter or NETWORK,
         "period": {"start": first.isoformat(), "end": last.isoformat()},

@@ -6,6 +6,7 @@ Every expected figure is derived from the case specs below (``SPECS``), never ty
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import Counter
@@ -495,3 +496,30 @@ def test_a_malformed_body_is_400(world: World, body: Any) -> None:
     )
     assert r.status_code == 400, r.text
     assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_report_follows_its_measure(world: World) -> None:
+    """Every group, population and stratifier of the report is one the Measure describes."""
+    from fhir.resources.R4B.measure import Measure
+
+    from profiles import definitions_dir
+
+    measure = json.loads(
+        (definitions_dir() / "Measure-second-opinion-stats.json").read_text(encoding="utf-8")
+    )
+    Measure.model_validate(measure)
+    report = world.report(world.kit.p.coordinator)
+    assert report["measure"] == measure["url"]
+
+    def shape(groups: list[dict[str, Any]]) -> list[tuple[str, list[str], list[str]]]:
+        return [
+            (
+                g["code"]["coding"][0]["code"],
+                [p["code"]["coding"][0]["code"] for p in g["population"]],
+                [s["code"]["coding"][0]["code"] if "coding" in s["code"] else
+                 s["code"][0]["coding"][0]["code"] for s in g.get("stratifier", [])],
+            )
+            for g in groups
+        ]  # fmt: skip
+
+    assert shape(report["group"]) == shape(measure["group"])
