@@ -71,18 +71,19 @@ class Spec:
     condition: str = "cancer"
     clinic_b: bool = False
     replaces: str | None = None  # a spec name: same member, a third opinion
-    held_days: float = 0  # business days on hold before the report
 
     @property
     def turnaround(self) -> float | None:
         if self.end != "completed" or self.report is None:
             return None
-        return self.report - self.submit - self.held_days
+        # Offsets are in business days, so the business time on hold is their difference.
+        held = self.hold[1] - self.hold[0] if self.hold else 0
+        return self.report - self.submit - held
 
 
 SPECS = (
     Spec("a-quick", pull=0.1, report=3, end="completed"),
-    Spec("a-asked", pull=0.1, hold=(1, 3), report=6, held_days=2,
+    Spec("a-asked", pull=0.1, hold=(1, 3), report=6,
          outcomes=("alternative-diagnosis",), end="completed"),
     Spec("a-late", pull=0.1, report=15, condition="heart-attack", end="completed"),
     Spec("a-open", submit=1),
