@@ -16,7 +16,15 @@ from typing import Any
 from profiles import definitions_dir
 
 BASE = "https://consilium.health/fhir"
-CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "ConceptMap")
+# The guide's ImplementationGuide and the reporting Measure are seeded and looked up like the rest.
+CONFORMANCE_TYPES = (
+    "StructureDefinition",
+    "CodeSystem",
+    "ValueSet",
+    "ConceptMap",
+    "ImplementationGuide",
+    "Measure",
+)
 
 Resource = dict[str, Any]
 
@@ -104,9 +112,10 @@ def profile_type(url: str) -> str | None:
 
 # terminology
 IMPLEMENTATION_GUIDE = canonical("consilium", "ImplementationGuide")
-# The guide's ImplementationGuide (definitions/ImplementationGuide-consilium.json) is seeded and
-# looked up like the other conformance resources.
-CONFORMANCE_TYPES = (*CONFORMANCE_TYPES, "ImplementationGuide")  # type: ignore[assignment]
 
 # documents
 CS_DOCUMENT_SECTION = canonical("document-section", "CodeSystem")
+
+# stats
+MEASURE_STATS = canonical("second-opinion-stats", "Measure")
+CS_STATS = canonical("second-opinion-stats", "CodeSystem")

@@ -142,9 +142,10 @@ def test_capability_lists_instance_and_type_operations(client: TestClient) -> No
     assert names == {"case-bundle", "eligibility", "validate"}  # $validate: every type
 
 
-def test_capability_has_no_system_operations(client: TestClient) -> None:
+def test_capability_lists_exactly_the_system_level_operations(client: TestClient) -> None:
     rest = client.get("/fhir/metadata").json()["rest"][0]
-    assert "operation" not in rest  # all three are type/instance operations
+    system = {op.name for op in registry().values() if op.at("system")}
+    assert {o["name"] for o in rest.get("operation", [])} == system
 
 
 def test_registry_definitions_are_valid_operation_definitions() -> None:
