@@ -203,7 +203,7 @@ def _reasons(reader: _Reader, request: Resource) -> list[str]:
     return out
 
 
-def _questions(request: Resource) -> list[str]:
+def clinical_questions(request: Resource) -> list[str]:
     notes = [n.get("text") for n in request.get("note") or [] if isinstance(n, dict)]
     return [str(t).strip() for t in notes if isinstance(t, str) and t.strip()]
 
@@ -319,7 +319,7 @@ def gather(repo: Repository, report_id: str, version: str, report: Resource) -> 
         request_identifiers=[t for t in map(identifier_text, request.get("identifier") or []) if t],
         request_reasons=_reasons(reader, request),
         request_date=str(request.get("authoredOn") or ""),
-        questions=_questions(request),
+        questions=clinical_questions(request),
         requester=_name_of(reader, requester) if requester else _display(reader, requester_ref),
         clinic=clinic,
         expert_name=_name_of(reader, expert_role)

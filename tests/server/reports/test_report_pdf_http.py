@@ -168,3 +168,60 @@ def test_a_laboratory_report_gets_no_pdf(kit: Kit) -> None:
         201,
     )
     assert "presentedForm" not in lab
+
+
+def test_the_pdf_shows_results_recommendations_and_the_reviews_questions(kit: Kit) -> None:
+    case = started(kit)
+    question = ok(kit.ask(case, kit.p.expert(EXPERT), "Please send the biopsy slides"), 201)
+    ok(kit.answer(case, question["id"], kit.p.clinic), 201)
+    body = kit.report_body(case, outcomes=OUTCOMES)
+    body["conclusion"] = "Lymphoma.\nRecommendations:\n- Excision biopsy\n- PET-CT staging"
+    body["result"] = [{"reference": f"Observation/{case.ids['Observation']}"}]
+    report = ok(
+        kit.http.post(
+            "/fhir/DiagnosticReport", json=body, headers={**FHIR, **kit.p.expert(EXPERT)}
+        ),
+        201,
+    )
+    text = text_of(server_pdf(report))
+    recommendations = text.index("Recommendations")
+    assert text.index("Lymphoma.") < recommendations
+    assert text.index("Excision biopsy") > recommendations
+    assert "PET-CT staging" in text
+    assert "Histopathology: adenocarcinoma" in text
+    assert "Question from Dr Sophie Leblanc: Please send the biopsy slides" in text
+    assert "Answer" in text and "Here it is" in text
+
+
+def test_a_report_entered_in_error_loses_the_server_pdf(kit: Kit) -> None:
+    report = file_report(kit, started(kit))
+    # The profile allows preliminary/final/amended only; a report written without claiming it
+    # (basedOn the request, so still a second-opinion report) may be retracted.
+    body = {k: v for k, v in report.items() if k != "meta"}
+    retracted = put(kit, {**body, "status": "entered-in-error"})
+    assert "presentedForm" not in retracted
+
+
+def test_a_client_attachment_under_the_reserved_title_is_not_kept_on_a_preliminary(
+    kit: Kit,
+) -> None:
+    case = started(kit)
+    body = kit.report_body(case, status="preliminary", outcomes=())
+    body["presentedForm"] = [
+        {"contentType": "application/pdf", "title": SERVER_PDF_TITLE, "data": "JVBERi0K"}
+    ]
+    report = ok(
+        kit.http.post(
+            "/fhir/DiagnosticReport", json=body, headers={**FHIR, **kit.p.expert(EXPERT)}
+        ),
+        201,
+    )
+    assert "presentedForm" not in report
+
+
+def test_the_insurer_never_reads_the_report_or_its_pdf(kit: Kit) -> None:
+    report = file_report(kit, started(kit))
+    r = kit.http.get(f"/fhir/DiagnosticReport/{report['id']}", headers=kit.p.insurer)
+    assert r.status_code in (200, 403, 404)  # 200: the status-only view (auth/policy.py)
+    assert "presentedForm" not in r.json()
+    assert "conclusion" not in r.json()
