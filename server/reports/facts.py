@@ -267,8 +267,11 @@ def _outcomes(report: Resource) -> tuple[list[str], list[str]]:
     return displays, explanations
 
 
-def gather(repo: Repository, report_id: str, version: str, report: Resource) -> ReportFacts:
-    """The facts of ``report`` (about to be stored as ``version`` of ``report_id``)."""
+def gather(
+    repo: Repository, report_id: str, version: str, report: Resource, *, issued: str = ""
+) -> ReportFacts:
+    """The facts of ``report`` (about to be stored as ``version`` of ``report_id``); ``issued``
+    is the signing time shown when the report states none (``hook.py``: the write's time)."""
     reader = _Reader(repo.unrestricted())
     patient = reader.get(report.get("subject"), "Patient") or {}
     request: Resource = {}
@@ -310,7 +313,7 @@ def gather(repo: Repository, report_id: str, version: str, report: Resource) -> 
         report_id=report_id,
         version=version,
         status=str(report.get("status") or ""),
-        issued=str(report.get("issued") or ""),
+        issued=str(report.get("issued") or issued),
         patient_name=human_name(patient.get("name")),
         patient_birth_date=str(patient.get("birthDate") or ""),
         patient_gender=str(patient.get("gender") or "").capitalize(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from datetime import datetime
 from typing import Any
 
 from pypdf import PdfReader
@@ -225,3 +226,14 @@ def test_the_insurer_never_reads_the_report_or_its_pdf(kit: Kit) -> None:
     assert r.status_code in (200, 403, 404)  # 200: the status-only view (auth/policy.py)
     assert "presentedForm" not in r.json()
     assert "conclusion" not in r.json()
+
+
+def test_a_report_without_an_issue_time_is_signed_at_the_writes_time(kit: Kit) -> None:
+    case = started(kit)
+    report = ok(kit.report(case, kit.p.expert(EXPERT), outcomes=OUTCOMES), 201)
+    assert "issued" not in report  # the report itself is not changed
+    attachment = server_pdf(report)
+    signed = datetime.fromisoformat(attachment["creation"].replace("Z", "+00:00"))
+    written = datetime.fromisoformat(report["meta"]["lastUpdated"].replace("Z", "+00:00"))
+    assert abs((written - signed).total_seconds()) < 60
+    assert f"Electronically signed on {signed:%d %B %Y, %H:%M} UTC" in text_of(attachment)
