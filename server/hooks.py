@@ -74,11 +74,15 @@ class WriteEvent:
 
 
 Hook = Callable[[WriteEvent], None]
+# Takes what the server derived away from a stored resource (a report's generated PDF); returns
+# a copy (or the resource itself when there is nothing to take away); never mutates it.
+Underive = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Hooks:
     def __init__(self) -> None:
         self._hooks: dict[HookPoint, list[Hook]] = defaultdict(list)
+        self._derived: dict[str, list[Underive]] = defaultdict(list)
 
     def register(self, point: HookPoint, hook: Hook, *, first: bool = False) -> None:
         """``first``: run before the hooks already registered (authorization runs first)."""
@@ -86,6 +90,22 @@ class Hooks:
             self._hooks[point].insert(0, hook)
         else:
             self._hooks[point].append(hook)
+
+    def register_derived(self, resource_type: str, underive: Underive) -> None:
+        """A PRE_WRITE hook that adds content derived from the rest of a resource (the report's
+        PDF, server/reports/hook.py) says how to take it away again.
+
+        Why: an update whose body equals the stored version *without* the derived content is the
+        client sending what it sent before, so it is an identical update (no new version, no
+        hooks), and not a change the hooks would refuse (a final report written as final again).
+        """
+        self._derived[resource_type].append(underive)
+
+    def without_derived(self, resource_type: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """``resource`` without what the registered hooks derived (``register_derived``)."""
+        for underive in self._derived.get(resource_type, ()):
+            resource = underive(resource)
+        return resource
 
     def run(self, point: HookPoint, event: WriteEvent) -> None:
         for hook in self._hooks[point]:

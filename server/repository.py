@@ -472,8 +472,16 @@ class Repository:
             if (
                 current is not None
                 and not current.deleted
-                and same_content(current.resource, resource)
+                and current.resource is not None
+                and (
+                    same_content(current.resource, resource)
+                    or same_content(
+                        self.hooks.without_derived(resource_type, current.resource), resource
+                    )
+                )
             ):
+                # Identical, also when the body lacks only what the server derived from it
+                # (Hooks.register_derived): the client sent what it sent before.
                 return current, False
             created = current is None or current.deleted
             stored = repo._store_version(resource_type, rid, dict(resource), current, "update")

@@ -39,9 +39,11 @@ def as_fhir_error(hook: Hook) -> Callable[[WriteEvent], None]:
 
 def plugin(app: FastAPI, state: AppState) -> None:
     from server.cases.hooks import install
+    from server.reports.hook import install as install_report_pdf
 
     install(state.hooks)
     roster.install(state.hooks)
     for module in MODULES:
         for point_name, hook in module.HOOKS:
             state.hooks.register(HookPoint(point_name), as_fhir_error(hook))
+    install_report_pdf(state.hooks)  # after the case guards and rules: the PDF of what is stored
