@@ -30,15 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from server import fhirjson
 from server.context import SecurityContext
 from server.errors import FhirError
+from server.notifications.bundle import notification_bundle, status_parameters
 from server.notifications.endpoint import EndpointPolicy, UnsafeEndpoint, check_endpoint
 from server.notifications.outbox import owner_principal, server_write
 from server.notifications.store import EPOCH, NotifyStore
 from server.repository import Repository
-from server.timeutil import now
+from server.timeutil import fhir_instant, now
 
 if TYPE_CHECKING:
     from server.deps import AppState
@@ -111,6 +113,7 @@ class Worker:
     # ------------------------------------------------------------------------------- rounds
     def round(self) -> None:
         """Hand every subscription with pending events (not drained here already) to the pool."""
+        self.heartbeats()
         subs = self.notify.outbox.distinct("sub", {"state": "pending"})
         for sid in subs:
             with self._busy_lock:
@@ -123,6 +126,35 @@ class Worker:
                 with self._busy_lock:
                     self._busy.discard(sid)
                 return
+
+    def heartbeats(self) -> None:
+        """Queue a heartbeat for each active topic subscription with a heartbeat period that
+        sent nothing for that long and has nothing pending. The ``_id`` names the period's time
+        slot, so several processes queue one heartbeat between them."""
+        t = now()
+        for sub in self.notify.subs.find({"status": "active", "heartbeat": {"$gt": 0}}):
+            sid, period = sub["_id"], int(sub["heartbeat"])
+            doc = self.notify.delivery.find_one({"_id": sid}) or {}
+            last = doc.get("last_sent") or EPOCH
+            if last + timedelta(seconds=period) > t:
+                continue
+            if self.notify.outbox.find_one({"sub": sid, "state": "pending"}, {"_id": 1}):
+                continue
+            slot = int(t.timestamp() // period)
+            try:
+                self.notify.outbox.insert_one(
+                    {
+                        "_id": f"{sid}:heartbeat:{slot}",
+                        "sub": sid,
+                        "n": 0,
+                        "kind": "heartbeat",
+                        "ts": t,
+                        "state": "pending",
+                        "attempts": 0,
+                    }
+                )
+            except DuplicateKeyError:
+                continue
 
     def _drain_guarded(self, sid: str) -> None:
         try:
@@ -168,16 +200,15 @@ class Worker:
         """Deliver ``sid``'s pending events in order while they succeed (under its lease)."""
         if self._claim(sid) is None:
             return  # another worker holds it, or its next attempt is not due
-        sub = self.notify.subs.find_one({"_id": sid})
-        if sub is None or sub.get("status") != "active":
-            self._release(sid)
-            return
         while not self._stop.is_set():
-            events = list(
-                self.notify.outbox.find({"sub": sid, "state": "pending"})
-                .sort([("n", ASCENDING)])
-                .limit(BATCH)
-            )
+            sub = self.notify.subs.find_one({"_id": sid})
+            status = (sub or {}).get("status")
+            if sub is None or status not in ("active", "requested"):
+                break
+            flt: Doc = {"sub": sid, "state": "pending"}
+            if status == "requested":  # only the handshake goes out before activation
+                flt["kind"] = "handshake"
+            events = list(self.notify.outbox.find(flt).sort([("n", ASCENDING)]).limit(BATCH))
             if not events:
                 break
             for event in events:
@@ -192,12 +223,17 @@ class Worker:
                         "$inc": {"attempts": 1},
                     },
                 )
-                self.notify.delivery.update_one(
-                    {"_id": sid},
-                    {"$set": {"failures": 0, "last_error": None, "delivered": event["n"]}},
-                )
+                done: Doc = {"failures": 0, "last_error": None, "last_sent": now()}
+                if event.get("kind", "event") == "event":
+                    done["delivered"] = event["n"]
+                self.notify.delivery.update_one({"_id": sid}, {"$set": done})
+                if event.get("kind") == "handshake":
+                    self._set_status(sid, ("requested",), "active")
+                    break  # re-read the subscription: it may now send its events
                 if self._stop.is_set() or not self._renew(sid):
                     return
+            if self._stop.is_set() or not self._renew(sid):
+                return
         self._release(sid)
 
     def _failed(self, sid: str, sub: Doc, event: Doc, problem: str) -> None:
@@ -213,20 +249,29 @@ class Worker:
         log.info("notification %s failed (%s); attempt %d", event["_id"], problem, failures)
         self._release(sid, {"next_at": now() + timedelta(seconds=delay)})
         if failures >= s.notify_max_failures:
-            self._to_error(sid, problem)
+            self._set_status(
+                sid, ("active", "requested"), "error", f"delivery failed: {problem}"[:500]
+            )
 
-    def _to_error(self, sid: str, problem: str) -> None:
+    def _set_status(
+        self, sid: str, when: tuple[str, ...], status: str, error: str | None = None
+    ) -> None:
+        """The server's own status change of a Subscription (through the repository, so the
+        resource, its history and the state document change together)."""
         repo = Repository(self.state.store, self.state.hooks)
 
         def work(r: Repository) -> None:
             current = r.current("Subscription", sid)
             if current is None or current.deleted or current.resource is None:
                 return
-            if current.resource.get("status") != "active":
+            if current.resource.get("status") not in when:
                 return
             body = dict(current.resource)
-            body["status"] = "error"
-            body["error"] = f"delivery failed: {problem}"[:500]
+            body["status"] = status
+            if error:
+                body["error"] = error
+            else:
+                body.pop("error", None)
             body.pop("meta", None)
             r.update("Subscription", sid, body, if_match=current.version_id)
 
@@ -234,7 +279,7 @@ class Worker:
             with server_write():
                 repo.transaction(work)
         except FhirError as exc:
-            log.warning("could not put Subscription/%s in error: %s", sid, exc)
+            log.warning("could not set Subscription/%s to %s: %s", sid, status, exc)
 
     # -------------------------------------------------------------------------------- sending
     def send(self, sub: Doc, event: Doc) -> str | None:
@@ -267,6 +312,8 @@ class Worker:
         ``full-resource``: the version read through the repository *as the owner* (its scopes,
         party rules, redaction: an insurer gets the status view); a version the owner can no
         longer read goes out ``empty``, a body over ``notify_max_payload_bytes`` ``id-only``. ``id-only``: ``X-Consilium-Focus: Type/id/_history/vid``, no body."""
+        if sub.get("topic"):
+            return self.topic_payload(sub, event)
         focus = f"{event['type']}/{event['rid']}/_history/{event['vid']}"
         mode = sub.get("payload", "empty")
         if mode == "full-resource":
@@ -280,6 +327,46 @@ class Worker:
         if mode == "id-only":
             return b"", {"X-Consilium-Focus": focus}
         return b"", {}
+
+    def topic_payload(self, sub: Doc, event: Doc) -> tuple[bytes, dict[str, str]]:
+        """The Backport IG body: a ``history`` Bundle, status Parameters first; for an event
+        the focus entry per payload content (``full-resource``: read as the owner, like the
+        classic form; unreadable now → ``empty``; too large → ``id-only``)."""
+        kind = event.get("kind", "event")
+        base = (self.state.settings.base_url or "").rstrip("/")
+        base = f"{base}/fhir" if base else ""
+        stamp = fhir_instant(now())
+        ctype = {"Content-Type": "application/fhir+json"}
+        if kind in ("handshake", "heartbeat"):
+            status = "requested" if kind == "handshake" else str(sub.get("status"))
+            events = 0 if kind == "handshake" else int(sub.get("events", 0))
+            params = status_parameters(sub, status, kind, events, base)
+            return fhirjson.dumps(notification_bundle(params, stamp, base)), ctype
+        key = f"{event['type']}/{event['rid']}"
+        mode = str(sub.get("payload", "empty"))
+        resource = self._read_as_owner(sub, event) if mode == "full-resource" else None
+        if mode == "full-resource" and resource is None:
+            mode = "empty"
+        for attempt in (mode, "id-only"):
+            focus = None
+            if attempt != "empty":
+                focus = {
+                    "key": key,
+                    "vid": event["vid"],
+                    "resource": resource if attempt == "full-resource" else None,
+                }
+            notification = {
+                "n": event["n"],
+                "timestamp": fhir_instant(event["ts"]),
+                "focus": f"{key}/_history/{event['vid']}" if attempt != "empty" else None,
+            }
+            params = status_parameters(
+                sub, "active", "event-notification", int(event["n"]), base, notification
+            )
+            body = fhirjson.dumps(notification_bundle(params, stamp, base, focus))
+            if len(body) <= self.state.settings.notify_max_payload_bytes or attempt == "id-only":
+                return body, ctype
+        raise AssertionError("unreachable")
 
     def _read_as_owner(self, sub: Doc, event: Doc) -> dict[str, Any] | None:
         owner = sub.get("owner")

@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextvars
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +36,10 @@ from auth.principal import Principal
 from server.errors import FhirError
 from server.hooks import WriteEvent
 from server.notifications import spec as spec_mod
+from server.notifications import topics
 from server.notifications.endpoint import EndpointPolicy, UnsafeEndpoint, check_endpoint
 from server.notifications.store import EPOCH, GENERATION, NotifyStore
+from server.notifications.topics import Topic
 from server.repository import Repository
 from server.search import query as qb
 from server.search import residual
@@ -109,29 +112,81 @@ class Entry:
     id: str
     status: str
     resource_type: str
-    request: SearchRequest
-    plan: qb.Plan | None  # None: chained criteria, planned per write
+    request: SearchRequest | None  # None for the topic form
+    plan: qb.Plan | None  # None: chained criteria, planned per write (or the topic form)
     owner: Doc | None
     end: datetime | None
+    topic: Topic | None = None
+    filters: dict[str, list[qb.Plan]] = field(default_factory=dict)
 
 
 def plan_of(entry: Entry, repo: Repository) -> qb.Plan:
     if entry.plan is not None:
         return entry.plan
+    assert entry.request is not None
     return plan_for(repo.unrestricted(), entry.request, entry.resource_type)
 
 
-def criteria_match(entry: Entry, doc: Doc, repo: Repository) -> bool:
-    """Does the written version ``doc`` (``_id`` and ``idx``) match the entry's search?"""
-    plan = plan_of(entry, repo)
+def plan_matches(resource_type: str, plan: qb.Plan, doc: Doc, repo: Repository) -> bool:
+    """Does the version ``doc`` (``_id`` and ``idx``) match ``plan``? Decided by the search's
+    residual matcher where it is exact, else by the search itself restricted to the ``_id``
+    (then ``doc`` must be the current version: it is, for the written version)."""
     checks = [plan.filter, *plan.residual]
     if all(decidable(c) for c in checks):
         return all(residual.matches(c, doc) for c in checks)
     flt = qb.and_merge([{"_id": doc["_id"]}, plan.filter])
     found = repo.unrestricted().find_visible(
-        entry.resource_type, flt, fields=["_id"], checks=plan.residual, limit=1
+        resource_type, flt, fields=["_id"], checks=plan.residual, limit=1
     )
     return next(iter(found), None) is not None
+
+
+def criteria_match(entry: Entry, doc: Doc, repo: Repository) -> bool:
+    """Does the written version ``doc`` match the entry's classic search?"""
+    return plan_matches(entry.resource_type, plan_of(entry, repo), doc, repo)
+
+
+def topic_match(entry: Entry, event: WriteEvent, doc: Doc, repo: Repository) -> bool:
+    """Does the write fire the entry's topic (a trigger of its type) and pass its filters?"""
+    assert entry.topic is not None
+    rtype = event.resource_type
+    interaction = "create" if event.previous is None else "update"
+    previous: Doc | None = None
+    for trigger in entry.topic.triggers:
+        if trigger.resource != rtype or interaction not in trigger.interactions:
+            continue
+        current_ok = trigger.current is None or plan_matches(rtype, trigger.current, doc, repo)
+        if trigger.previous is None:
+            fired = current_ok
+        else:
+            if event.previous is None:
+                previous_ok = trigger.create_passes
+            else:
+                previous = previous or _previous_doc(event)
+                # the previous version is never the stored current one: Python decides it
+                previous_ok = all(
+                    residual.matches(c, previous)
+                    for c in [trigger.previous.filter, *trigger.previous.residual]
+                )
+            fired = (
+                (current_ok and previous_ok) if trigger.require_both else current_ok or previous_ok
+            )
+        if fired and trigger.changed and event.previous is not None:
+            previous = previous or _previous_doc(event)
+            fired = any(
+                sorted(map(str, doc["idx"].get(p) or []))
+                != sorted(map(str, previous["idx"].get(p) or []))
+                for p in trigger.changed
+            )
+        if fired:
+            filters = entry.filters.get(rtype, [])
+            return all(plan_matches(rtype, f, doc, repo) for f in filters)
+    return False
+
+
+def _previous_doc(event: WriteEvent) -> Doc:
+    assert event.previous is not None
+    return {"_id": event.resource_id, "idx": extract_index(event.resource_type, event.previous)}
 
 
 def owner_principal(owner: Doc) -> Principal:
@@ -187,10 +242,15 @@ class SubscriptionCache:
         if generation == self._generation:
             return self._by_type
         by_type: dict[str, list[Entry]] = {}
-        for doc in self.notify.subs.find({"status": {"$in": ["active", "error"]}}, session=session):
+        live = {"status": {"$in": ["active", "error", "requested"]}}
+        for doc in self.notify.subs.find(live, session=session):
             entry = _entry(doc)
-            if entry is not None:
+            if entry is None:
+                continue
+            if entry.topic is None:
                 by_type.setdefault(entry.resource_type, []).append(entry)
+            for rtype in {t.resource for t in entry.topic.triggers} if entry.topic else ():
+                by_type.setdefault(rtype, []).append(entry)
         with self._lock:
             # A transaction may read an older generation than another one already loaded; keep
             # the cache of the newest (generations only grow).
@@ -200,6 +260,17 @@ class SubscriptionCache:
 
 
 def _entry(doc: Doc) -> Entry | None:
+    end = doc.get("end")
+    if doc.get("topic"):
+        topic = topics.topics().get(doc["topic"])
+        if topic is None:
+            return None
+        filters: dict[str, list[qb.Plan]] = {}
+        for rtype, query in doc.get("filters") or []:
+            filters.setdefault(rtype, []).append(topics.plan(rtype, query)[1])
+        return Entry(
+            doc["_id"], doc["status"], "", None, None, doc.get("owner"), end, topic, filters
+        )
     try:
         rtype, _, req = spec_mod.parse_criteria(f"{doc['type']}?{doc.get('query', '')}")
     except (FhirError, KeyError):
@@ -207,7 +278,6 @@ def _entry(doc: Doc) -> Entry | None:
     plan = None
     if not any(c.path for c in req.clauses):
         plan = qb.build(rtype, req.clauses, _no_chain, _no_chain_ref)
-    end = doc.get("end")
     return Entry(doc["_id"], doc["status"], rtype, req, plan, doc.get("owner"), end)
 
 
@@ -255,6 +325,15 @@ class Notifications:
             raise spec_mod.unprocessable(f"unsafe endpoint: {exc}", "channel.endpoint") from exc
         previous = self.notify.subs.find_one({"_id": sid}, session=session)
         status = self._status(spec.status, previous, resource)
+        # The Backport IG: a topic-based subscription is ``requested`` until its handshake
+        # succeeded (the worker sends it first, then sets ``active``), unless it already is.
+        if (
+            spec.topic is not None
+            and status == "active"
+            and not _SERVER_WRITE.get()
+            and (previous or {}).get("status") != "active"
+        ):
+            status = "requested"
         principal = event.repository.principal
         trusted = principal is None or principal.role is None
         provisioned = spec_mod.owner_of(resource)
@@ -267,7 +346,7 @@ class Notifications:
         secret = spec_mod.secret_of(resource)
         stored = spec_mod.without_secret(resource)
         stored["status"] = status
-        if status == "active":
+        if status in ("active", "requested"):
             stored.pop("error", None)
         event.resource = stored
         fields: Doc = {
@@ -281,6 +360,9 @@ class Notifications:
             "end": _instant(spec.end),
             "owner": owner,
             "deleted": False,
+            "topic": spec.topic,
+            "filters": [list(f) for f in spec.filters],
+            "heartbeat": spec.heartbeat,
         }
         if secret is not None:
             fields["secret"] = secret
@@ -291,7 +373,21 @@ class Notifications:
             session=session,
         )
         fresh: Doc = {"lease_until": EPOCH, "lease_owner": None}
-        if status == "active" and (previous or {}).get("status") != "active":
+        was = (previous or {}).get("status")
+        if status == "requested" and was != "requested":
+            self.notify.outbox.insert_one(
+                {
+                    "_id": f"{sid}:handshake:{uuid.uuid4().hex}",
+                    "sub": sid,
+                    "n": 0,  # before every event: deliveries go in event-number order
+                    "kind": "handshake",
+                    "ts": now(),
+                    "state": "pending",
+                    "attempts": 0,
+                },
+                session=session,
+            )
+        if status in ("active", "requested") and was not in ("active", "requested"):
             # (Re)activation: a subscription back from ``error`` gets its backlog delivered now.
             update: Doc = {
                 "$set": {"failures": 0, "next_at": EPOCH, "last_error": None},
@@ -345,7 +441,12 @@ class Notifications:
         for entry in entries:
             if entry.end is not None and entry.end <= ts:
                 continue
-            if not criteria_match(entry, doc, repo) or not self._visible(entry, event):
+            if entry.topic is not None:
+                if not topic_match(entry, event, doc, repo):
+                    continue
+            elif not criteria_match(entry, doc, repo):
+                continue
+            if not self._visible(entry, event):
                 continue
             self._append(entry, event, ts)
 

@@ -26,6 +26,9 @@ from server.search.model import SearchRequest
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 PAYLOAD_EXT = f"{BACKPORT}/backport-payload-content"
+FILTER_EXT = f"{BACKPORT}/backport-filter-criteria"
+HEARTBEAT_EXT = f"{BACKPORT}/backport-heartbeat-period"
+MAX_FILTERS = 10
 SECRET_EXT = "https://consilium.health/fhir/StructureDefinition/subscription-hmac-secret"  # noqa: S105 - a URL
 OWNER_EXT = "https://consilium.health/fhir/StructureDefinition/subscription-owner"
 PAYLOADS = ("empty", "id-only", "full-resource")
@@ -62,6 +65,10 @@ class Spec:
     mime: str | None
     headers: tuple[tuple[str, str], ...] = ()
     end: str | None = None
+    # The Backport IG form: the topic canonical, its filters as (type, query), heartbeat seconds.
+    topic: str | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+    heartbeat: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -70,12 +77,6 @@ def parse_criteria(criteria: Any) -> tuple[str, str, SearchRequest]:
     if not isinstance(criteria, str) or not criteria.strip():
         raise unprocessable("criteria must be a FHIR search like Type?param=value", "criteria")
     raw = criteria.strip()
-    if raw.startswith(("http://", "https://")):
-        raise unprocessable(
-            "criteria names a SubscriptionTopic: topic-based subscriptions (the Backport IG form)"
-            " are not supported yet; use a FHIR search",
-            "criteria",
-        )
     rtype, _, query = raw.partition("?")
     if not is_resource_type(rtype):
         raise unprocessable(f"criteria: {rtype!r} is not a resource type", "criteria")
@@ -174,16 +175,69 @@ def owner_of(resource: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def parse(resource: dict[str, Any]) -> tuple[Spec, SearchRequest]:
-    """Validate a Subscription for the rest-hook channel; 422 with the element at fault."""
+def _heartbeat(channel: dict[str, Any]) -> int | None:
+    for ext in channel.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == HEARTBEAT_EXT:
+            value = ext.get("valueUnsignedInt")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 86400:
+                raise unprocessable(
+                    "the heartbeat period is 1 to 86400 seconds", "channel.extension"
+                )
+            return value
+    return None
+
+
+def _topic(resource: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The Backport IG form: (topic canonical, filters), checked against the topic."""
+    from server.notifications.topics import check_filters, topic_of
+
+    canonical = str(resource["criteria"]).strip()
+    topic = topic_of(canonical)
+    raw = [
+        e.get("valueString")
+        for e in (resource.get("_criteria") or {}).get("extension") or []
+        if isinstance(e, dict) and e.get("url") == FILTER_EXT
+    ]
+    if len(raw) > MAX_FILTERS or not all(isinstance(f, str) for f in raw):
+        raise unprocessable(f"at most {MAX_FILTERS} filter criteria strings", "criteria")
+    return topic.url, tuple(check_filters(topic, [str(f) for f in raw]))
+
+
+def is_topic(resource: dict[str, Any]) -> bool:
+    criteria = resource.get("criteria")
+    return isinstance(criteria, str) and criteria.strip().startswith(("http://", "https://"))
+
+
+def parse(resource: dict[str, Any]) -> tuple[Spec, SearchRequest | None]:
+    """Validate a Subscription for the rest-hook channel; 422 with the element at fault.
+
+    Classic criteria give the parsed search; the topic form gives None (its triggers and
+    filters are planned from ``topics``)."""
     channel = resource.get("channel") or {}
     if channel.get("type") != "rest-hook":
         raise unprocessable("only channel.type rest-hook is supported", "channel.type")
     endpoint = channel.get("endpoint")
     if not isinstance(endpoint, str) or not endpoint:
         raise unprocessable("a rest-hook subscription needs channel.endpoint", "channel.endpoint")
-    rtype, query, req = parse_criteria(resource.get("criteria"))
     payload, mime = _payload(channel)
+    if is_topic(resource):
+        topic, filters = _topic(resource)
+        spec = Spec(
+            id=str(resource.get("id", "")),
+            status=str(resource.get("status", "")),
+            resource_type="",
+            query="",
+            endpoint=endpoint,
+            payload=payload,
+            mime=mime,
+            headers=_headers(channel),
+            end=resource.get("end"),
+            topic=topic,
+            filters=filters,
+            heartbeat=_heartbeat(channel),
+        )
+        return spec, None
+    rtype, query, req = parse_criteria(resource.get("criteria"))
     spec = Spec(
         id=str(resource.get("id", "")),
         status=str(resource.get("status", "")),
@@ -194,5 +248,6 @@ def parse(resource: dict[str, Any]) -> tuple[Spec, SearchRequest]:
         mime=mime,
         headers=_headers(channel),
         end=resource.get("end"),
+        heartbeat=_heartbeat(channel),
     )
     return spec, req
