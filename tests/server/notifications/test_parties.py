@@ -128,3 +128,101 @@ def test_an_insurer_cannot_write_a_subscription_itself(kit: Kit, receiver: Recei
         headers=kit.p.insurer,
     )
     assert r.status_code == 403  # the access policy's insurer-no-clinical rule (see docs)
+
+
+# ------------------------------------------------------------------ topics (Backport IG form)
+TOPIC = "https://consilium.health/fhir/SubscriptionTopic/"
+
+
+def topic_body(endpoint: str, topic: str, *filters: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "case events",
+        "criteria": TOPIC + topic,
+        "_criteria": {"extension": [{"url": spec.FILTER_EXT, "valueString": f} for f in filters]},
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {"extension": [{"url": spec.PAYLOAD_EXT, "valueCode": "full-resource"}]},
+        },
+    }
+
+
+def focus_of(got: list[Any]) -> list[dict[str, Any]]:
+    """The focus resources of the event notifications (handshakes left out)."""
+    return [g.json["entry"][1]["resource"] for g in got if len(g.json["entry"]) > 1]
+
+
+def test_the_clinic_hears_the_experts_question(kit: Kit, receiver: Receiver) -> None:
+    case = started(kit)
+    body = topic_body(
+        receiver.url, "question-asked", f"Communication?based-on=ServiceRequest/{case.sr}"
+    )
+    subscribe(kit, kit.p.clinic, body)
+    receiver.wait_for(1)  # the handshake
+    ok(kit.ask(case, kit.p.expert(LEAD), text="Please send the MRI"), 201)
+    got = focus_of(receiver.wait_for(2))
+    assert [c["payload"][0]["contentString"] for c in got] == ["Please send the MRI"]
+
+
+def test_the_expert_hears_the_clinics_answer(kit: Kit, receiver: Receiver) -> None:
+    case = started(kit)
+    body = topic_body(
+        receiver.url, "question-answered", f"Communication?patient=Patient/{case.patient}"
+    )
+    body["extension"] = [
+        {
+            "url": spec.OWNER_EXT,
+            "extension": [
+                {"url": "role", "valueCode": "specialist"},
+                {
+                    "url": "organization",
+                    "valueReference": {"reference": "Organization/net-consilium-experts"},
+                },
+                {
+                    "url": "practitionerRole",
+                    "valueReference": {"reference": f"PractitionerRole/{LEAD}"},
+                },
+            ],
+        }
+    ]
+    subscribe(kit, kit.p.trusted, body)
+    receiver.wait_for(1)
+    question = ok(kit.ask(case, kit.p.expert(LEAD)), 201)
+    ok(kit.answer(case, question["id"], kit.p.clinic), 201)
+    got = focus_of(receiver.wait_for(2))
+    assert len(got) == 1 and got[0]["inResponseTo"] == [
+        {"reference": f"Communication/{question['id']}"}
+    ]
+
+
+def test_the_clinic_hears_the_case_assigned_at_submission(kit: Kit, receiver: Receiver) -> None:
+    patient, coverage = kit.member()
+    subscribe(
+        kit,
+        kit.p.clinic,
+        topic_body(receiver.url, "case-assigned", f"Task?patient=Patient/{patient}"),
+    )
+    receiver.wait_for(1)
+    kit.submit(patient, coverage)
+    got = focus_of(receiver.wait_for(2))
+    assert len(got) == 1
+    assert got[0]["owner"]["reference"].startswith("PractitionerRole/")
+
+
+def test_an_insurer_follows_case_status_changes_redacted(kit: Kit, receiver: Receiver) -> None:
+    case = kit.new_case()
+    body = topic_body(receiver.url, "case-status-changed", f"Task?focus=ServiceRequest/{case.sr}")
+    subscribe(kit, kit.p.trusted, for_party(body, "insurer", "ins-maple-mutual"))
+    receiver.wait_for(1)
+    ok(kit.pull(case, kit.p.expert(LEAD)))
+    ok(kit.report(case, kit.p.expert(LEAD)), 201)
+    got = focus_of(receiver.wait_for(3))
+    assert [t["status"] for t in got] == ["in-progress", "completed"]
+    assert all(any(s["code"] == "REDACTED" for s in t["meta"]["security"]) for t in got)
+    numbers = [
+        g.json["entry"][0]["resource"]["parameter"][4]["valueString"] for g in receiver.received()
+    ]
+    assert numbers == ["0", "1", "2"]  # handshake, then continuous event numbers
