@@ -114,7 +114,12 @@ class Worker:
     def round(self) -> None:
         """Hand every subscription with pending events (not drained here already) to the pool."""
         self.heartbeats()
-        subs = self.notify.outbox.distinct("sub", {"state": "pending"})
+        waiting = self.notify.outbox.distinct("sub", {"state": "pending"})
+        if not waiting:
+            return
+        # Subscriptions in error or off keep their pending events but are not claimed.
+        live = {"_id": {"$in": waiting}, "status": {"$in": ["active", "requested"]}}
+        subs = [d["_id"] for d in self.notify.subs.find(live, {"_id": 1})]
         for sid in subs:
             with self._busy_lock:
                 if sid in self._busy:

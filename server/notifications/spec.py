@@ -15,7 +15,7 @@ trusted writer may name another party with ``OWNER_EXT``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -69,7 +69,6 @@ class Spec:
     topic: str | None = None
     filters: tuple[tuple[str, str], ...] = ()
     heartbeat: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def parse_criteria(criteria: Any) -> tuple[str, str, SearchRequest]:

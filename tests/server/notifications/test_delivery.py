@@ -212,3 +212,19 @@ def test_a_hanging_endpoint_does_not_delay_other_subscriptions(
 )
 def test_backoff_doubles_up_to_the_cap(failures: int, seconds: float) -> None:
     assert backoff(failures, 1.0, 300.0) == seconds
+
+
+def test_a_lost_acknowledgement_resends_the_same_event_number(
+    app: FastAPI, c: TestClient, receiver: Receiver
+) -> None:
+    sid = subscribe(c, receiver.url)
+    report(c)
+    first = receiver.wait_for(1)[0]
+    outbox = NotifyStore(app.state.consilium.store).outbox
+    wait_until(lambda: pending(app) == 0, 5, lambda: None)
+    # As if the worker died after the receiver's 2xx but before recording it.
+    outbox.update_one({"_id": f"{sid}:1"}, {"$set": {"state": "pending"}})
+    got = receiver.wait_for(2)
+    assert [g.number for g in got] == [1, 1]
+    assert got[1].body == first.body  # the same notification again: the receiver drops it
+    assert len({(g.headers["x-consilium-subscription"], g.number) for g in got}) == 1
