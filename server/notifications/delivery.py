@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from server import fhirjson
@@ -64,10 +64,18 @@ def backoff(failures: int, base: float, cap: float) -> float:
 
 
 class Worker:
-    def __init__(self, state: AppState, notify: NotifyStore) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
-        self.notify = notify
         s = state.settings
+        # Its own client: polling and bookkeeping never take connections from requests (and
+        # never appear among a request's commands).
+        self._client: MongoClient[Doc] = MongoClient(
+            state.mongodb_uri or s.mongodb_uri,
+            tz_aware=True,
+            uuidRepresentation="standard",
+            maxPoolSize=s.notify_concurrency + 4,
+        )
+        self.notify = NotifyStore(self._client.get_database(state.store.db.name))
         self.endpoints = EndpointPolicy.from_settings(s.notify_allow_hosts, s.notify_allow_loopback)
         self.id = uuid.uuid4().hex
         self._wake = threading.Event()
@@ -96,6 +104,7 @@ class Worker:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._release_all()
         self._http.close()
+        self._client.close()
 
     def wake(self) -> None:
         self._wake.set()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class Runtime:
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.notify = NotifyStore(state.store)
+        self.notify = NotifyStore(state.store.db)
         s = state.settings
         endpoints = EndpointPolicy.from_settings(s.notify_allow_hosts, s.notify_allow_loopback)
         # The policy is installed by the SMART plugin after us: looked up when needed.
@@ -34,7 +34,7 @@ class Runtime:
     def start(self) -> None:
         if self.worker is not None or not self.state.settings.notify_worker:
             return
-        self.worker = Worker(self.state, self.notify)
+        self.worker = Worker(self.state)
         self.notifications.wake = self.worker.wake
         self.worker.start()
         self.state.shutdown_hooks.insert(0, self.stop)

@@ -16,8 +16,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.collection import Collection
-
-from server.database import Store
+from pymongo.database import Database
 
 SUBS = "_notify_subs"
 META = "_notify_meta"
@@ -29,26 +28,28 @@ Doc = dict[str, Any]
 
 
 class NotifyStore:
-    """Typed access to the notification collections of one database."""
+    """Typed access to the notification collections of one database (through the app's client
+    for the hooks, whose writes join the request's session; through the worker's own client
+    for delivery, so its polling never shares the request pool)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database[Doc]) -> None:
+        self.db = db
 
     @property
     def subs(self) -> Collection[Doc]:
-        return self.store.db[SUBS]
+        return self.db[SUBS]
 
     @property
     def meta(self) -> Collection[Doc]:
-        return self.store.db[META]
+        return self.db[META]
 
     @property
     def outbox(self) -> Collection[Doc]:
-        return self.store.db[OUTBOX]
+        return self.db[OUTBOX]
 
     @property
     def delivery(self) -> Collection[Doc]:
-        return self.store.db[DELIVERY]
+        return self.db[DELIVERY]
 
     def prepare(self) -> None:
         """Collections and indexes, created outside any transaction (SecantusDB leaves the

@@ -20,7 +20,7 @@ def subscription_status(call: Invocation) -> dict[str, Any]:
     assert call.rid is not None
     stored = call.repo.read("Subscription", call.rid)
     resource = stored.resource or {}
-    notify = NotifyStore(call.repo.store)
+    notify = NotifyStore(call.repo.store.db)
     sub = notify.subs.find_one({"_id": call.rid}, {"secret": 0}) or {"_id": call.rid}
     delivery = notify.delivery.find_one({"_id": call.rid}) or {}
     status = str(resource.get("status", sub.get("status", "off")))

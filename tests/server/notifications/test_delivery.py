@@ -41,7 +41,7 @@ def numbers(got: list[Received], sid: str | None = None) -> list[int]:
 
 
 def pending(app: FastAPI) -> int:
-    return NotifyStore(app.state.consilium.store).outbox.count_documents({"state": "pending"})
+    return NotifyStore(app.state.consilium.store.db).outbox.count_documents({"state": "pending"})
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_receiver_down_then_back_gets_every_event_in_order(
     receiver.stop()
     for _ in range(3):
         report(c)
-    delivery = NotifyStore(app.state.consilium.store).delivery
+    delivery = NotifyStore(app.state.consilium.store.db).delivery
     wait_until(lambda: (delivery.find_one({"_id": sid}) or {}).get("failures", 0) >= 2, 5, list)
     assert (delivery.find_one({"_id": sid}) or {})["failures"] >= 2  # it retried
     receiver.start()
@@ -220,7 +220,7 @@ def test_a_lost_acknowledgement_resends_the_same_event_number(
     sid = subscribe(c, receiver.url)
     report(c)
     first = receiver.wait_for(1)[0]
-    outbox = NotifyStore(app.state.consilium.store).outbox
+    outbox = NotifyStore(app.state.consilium.store.db).outbox
     wait_until(lambda: pending(app) == 0, 5, lambda: None)
     # As if the worker died after the receiver's 2xx but before recording it.
     outbox.update_one({"_id": f"{sid}:1"}, {"$set": {"state": "pending"}})

@@ -31,7 +31,7 @@ def c(app: FastAPI) -> Iterator[TestClient]:
 
 def events(app: FastAPI, sid: str | None = None) -> list[dict[str, Any]]:
     flt = {} if sid is None else {"sub": sid}
-    return list(NotifyStore(app.state.consilium.store).outbox.find(flt).sort("n"))
+    return list(NotifyStore(app.state.consilium.store.db).outbox.find(flt).sort("n"))
 
 
 def subscribe(c: TestClient, criteria: str, **kw: Any) -> str:

@@ -116,7 +116,7 @@ def test_a_party_that_cannot_read_the_case_hears_nothing(
         assert len(witness.wait_for(1)) == 1  # the report was notified to its own clinic
         assert receiver.received() == []
         store = kit.http.app.state.consilium.store  # type: ignore[attr-defined]
-        assert NotifyStore(store).subs.find_one({"_id": sid})["events"] == 0  # nothing counted
+        assert NotifyStore(store.db).subs.find_one({"_id": sid})["events"] == 0  # nothing counted
     finally:
         witness.stop()
 

@@ -28,7 +28,7 @@ def c(app: FastAPI) -> TestClient:
 
 
 def state(app: FastAPI, sid: str) -> dict[str, Any]:
-    doc = NotifyStore(app.state.consilium.store).subs.find_one({"_id": sid})
+    doc = NotifyStore(app.state.consilium.store.db).subs.find_one({"_id": sid})
     assert doc is not None
     return doc
 
