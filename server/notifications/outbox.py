@@ -52,6 +52,7 @@ Doc = dict[str, Any]
 # Set while the server itself writes a Subscription (the worker putting it in ``error``).
 _SERVER_WRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("notify_server", default=False)
 MEMO_KEY = "notify:subscriptions"
+DIRTY_KEY = "notify:wrote-subscription"
 _PATH = re.compile(r"^(_id|idx\.[^.$][^$]*)$")
 _STR_OPS = frozenset({"$gt", "$gte", "$lt", "$lte", "$ne"})
 
@@ -236,10 +237,13 @@ class SubscriptionCache:
     def types(self) -> frozenset[str]:
         return frozenset(self._by_type)
 
-    def current(self, session: Any) -> dict[str, list[Entry]]:
+    def current(self, session: Any, *, keep: bool = True) -> dict[str, list[Entry]]:
+        """The live subscriptions as ``session`` sees them. ``keep=False`` for a transaction
+        that wrote a Subscription itself: what it sees may still roll back, so it must not
+        become the cache of a generation number a committed write may take later."""
         meta = self.notify.meta.find_one({"_id": GENERATION}, session=session)
         generation = int((meta or {}).get("n", 0))
-        if generation == self._generation:
+        if generation == self._generation and keep:
             return self._by_type
         by_type: dict[str, list[Entry]] = {}
         live = {"status": {"$in": ["active", "error", "requested"]}}
@@ -254,7 +258,7 @@ class SubscriptionCache:
         with self._lock:
             # A transaction may read an older generation than another one already loaded; keep
             # the cache of the newest (generations only grow).
-            if self._generation is None or generation >= self._generation:
+            if keep and (self._generation is None or generation >= self._generation):
                 self._generation, self._by_type = generation, by_type
         return by_type
 
@@ -309,6 +313,8 @@ class Notifications:
         owner server-side, and record the state document, all in the writing transaction."""
         if event.resource_type != "Subscription":
             return
+        event.repository.memo[DIRTY_KEY] = True
+        event.repository.memo.pop(MEMO_KEY, None)
         session = event.session
         sid = event.resource_id
         if event.resource is None:
@@ -429,7 +435,8 @@ class Notifications:
         memo = repo.memo
         by_type = memo.get(MEMO_KEY)
         if by_type is None:
-            by_type = memo[MEMO_KEY] = self.cache.current(event.session)
+            keep = not memo.get(DIRTY_KEY)
+            by_type = memo[MEMO_KEY] = self.cache.current(event.session, keep=keep)
         entries = by_type.get(event.resource_type)
         if not entries:
             return

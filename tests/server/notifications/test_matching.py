@@ -74,14 +74,18 @@ def test_a_rolled_back_transaction_leaves_no_event(app: FastAPI, c: TestClient) 
         "type": "transaction",
         "entry": [
             {
-                "resource": {"resourceType": "DiagnosticReport", "status": "final", "code": {}},
+                "resource": {
+                    "resourceType": "DiagnosticReport",
+                    "status": "final",
+                    "code": {"text": "x"},
+                },
                 "request": {"method": "POST", "url": "DiagnosticReport"},
             },
             {"request": {"method": "DELETE", "url": "Patient/does-not-exist"}},
         ],
     }
     r = c.post("/fhir", json=bundle)
-    assert r.status_code >= 400, r.text
+    assert r.status_code == 404, r.text  # the DELETE fails: the whole Bundle rolls back
     assert events(app, sid) == []
     report(c)
     assert [e["n"] for e in events(app, sid)] == [1]  # the counter did not move either
@@ -170,3 +174,56 @@ def test_the_matcher_agrees_with_the_search(
     found = c.get(f"/fhir/{rtype}?{query}&_count=100").json()
     searched = {e["resource"]["id"] for e in found.get("entry", [])} & set(written)
     assert {e["rid"] for e in events(app, sid)} == searched
+
+
+def test_a_subscription_in_a_rolled_back_bundle_never_matches(app: FastAPI, c: TestClient) -> None:
+    report(c)  # the cache is loaded
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": subscription(HOOK, "DiagnosticReport?status=final"),
+                "request": {"method": "POST", "url": "Subscription"},
+            },
+            {
+                "resource": {
+                    "resourceType": "DiagnosticReport",
+                    "status": "final",
+                    "code": {"text": "x"},
+                },
+                "request": {"method": "POST", "url": "DiagnosticReport"},
+            },
+            {"request": {"method": "DELETE", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    assert c.post("/fhir", json=bundle).status_code == 404
+    other = subscribe(c, "Patient?gender=female")  # a committed write takes the next generation
+    report(c)
+    assert [e["sub"] for e in events(app)] == []
+    c.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female"})
+    assert [e["sub"] for e in events(app)] == [other]
+
+
+def test_a_subscription_and_a_match_in_one_bundle(app: FastAPI, c: TestClient) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": subscription(HOOK, "DiagnosticReport?status=final"),
+                "request": {"method": "POST", "url": "Subscription"},
+            },
+            {
+                "resource": {
+                    "resourceType": "DiagnosticReport",
+                    "status": "final",
+                    "code": {"text": "x"},
+                },
+                "request": {"method": "POST", "url": "DiagnosticReport"},
+            },
+        ],
+    }
+    r = c.post("/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    assert len(events(app)) == 1  # the subscription commits with the write it matches
