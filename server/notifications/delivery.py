@@ -83,6 +83,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(s.notify_concurrency, thread_name_prefix="notify")
         self._busy: set[str] = set()
+        self._heartbeat_check = 0.0
         self._busy_lock = threading.Lock()
         self._http = httpx.Client(
             timeout=httpx.Timeout(s.notify_timeout_seconds),
@@ -122,7 +123,11 @@ class Worker:
     # ------------------------------------------------------------------------------- rounds
     def round(self) -> None:
         """Hand every subscription with pending events (not drained here already) to the pool."""
-        self.heartbeats()
+        if time.monotonic() >= self._heartbeat_check:  # heartbeats have 1 s granularity
+            self._heartbeat_check = time.monotonic() + min(
+                1.0, self.state.settings.notify_poll_seconds
+            )
+            self.heartbeats()
         waiting = self.notify.outbox.distinct("sub", {"state": "pending"})
         if not waiting:
             return

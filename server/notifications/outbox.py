@@ -53,6 +53,7 @@ Doc = dict[str, Any]
 _SERVER_WRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("notify_server", default=False)
 MEMO_KEY = "notify:subscriptions"
 DIRTY_KEY = "notify:wrote-subscription"
+QUEUED_KEY = "notify:queued"
 _PATH = re.compile(r"^(_id|idx\.[^.$][^$]*)$")
 _STR_OPS = frozenset({"$gt", "$gte", "$lt", "$lte", "$ne"})
 
@@ -128,13 +129,30 @@ def plan_of(entry: Entry, repo: Repository) -> qb.Plan:
     return plan_for(repo.unrestricted(), entry.request, entry.resource_type)
 
 
+# Plans are immutable once built (cached subscriptions and topics): whether the residual matcher
+# decides one is computed once per plan object, not once per write.
+_DECIDABLE: dict[int, tuple[qb.Plan, bool]] = {}
+
+
+def _python_decides(plan: qb.Plan) -> bool:
+    known = _DECIDABLE.get(id(plan))
+    if known is not None and known[0] is plan:
+        return known[1]
+    answer = all(decidable(c) for c in [plan.filter, *plan.residual])
+    if len(_DECIDABLE) > 100_000:
+        _DECIDABLE.clear()
+    _DECIDABLE[id(plan)] = (plan, answer)  # the plan is kept alive, so its id stays its own
+    return answer
+
+
 def plan_matches(resource_type: str, plan: qb.Plan, doc: Doc, repo: Repository) -> bool:
     """Does the version ``doc`` (``_id`` and ``idx``) match ``plan``? Decided by the search's
     residual matcher where it is exact, else by the search itself restricted to the ``_id``
     (then ``doc`` must be the current version: it is, for the written version)."""
-    checks = [plan.filter, *plan.residual]
-    if all(decidable(c) for c in checks):
-        return all(residual.matches(c, doc) for c in checks)
+    if _python_decides(plan):
+        return residual.matches(plan.filter, doc) and all(
+            residual.matches(c, doc) for c in plan.residual
+        )
     flt = qb.and_merge([{"_id": doc["_id"]}, plan.filter])
     found = repo.unrestricted().find_visible(
         resource_type, flt, fields=["_id"], checks=plan.residual, limit=1
@@ -381,6 +399,7 @@ class Notifications:
         fresh: Doc = {"lease_until": EPOCH, "lease_owner": None}
         was = (previous or {}).get("status")
         if status == "requested" and was != "requested":
+            event.repository.memo[QUEUED_KEY] = True
             self.notify.outbox.insert_one(
                 {
                     "_id": f"{sid}:handshake:{uuid.uuid4().hex}",
@@ -394,6 +413,7 @@ class Notifications:
                 session=session,
             )
         if status in ("active", "requested") and was not in ("active", "requested"):
+            event.repository.memo[QUEUED_KEY] = True  # a revived subscription has a backlog
             # (Re)activation: a subscription back from ``error`` gets its backlog delivered now.
             update: Doc = {
                 "$set": {"failures": 0, "next_at": EPOCH, "last_error": None},
@@ -466,6 +486,7 @@ class Notifications:
         return bool(policy.can_read(principal, event.resource_type, event.resource, acl))
 
     def _append(self, entry: Entry, event: WriteEvent, ts: datetime) -> None:
+        event.repository.memo[QUEUED_KEY] = True
         counted = self.notify.subs.find_one_and_update(
             {"_id": entry.id},
             {"$inc": {"events": 1}},
@@ -493,9 +514,11 @@ class Notifications:
         )
 
     def after_commit(self, event: WriteEvent) -> None:
-        """POST_COMMIT: wake this process's worker when the type has subscriptions (other
-        processes find the events by polling)."""
-        if event.resource_type in self.cache.types() or event.resource_type == "Subscription":
+        """POST_COMMIT: wake this process's worker when the transaction queued something
+        (other processes find it by polling). Only then: a wake-up per write would have the
+        worker query the outbox after every write of a subscribed type, matched or not."""
+        memo = event.repository.memo
+        if memo.pop(QUEUED_KEY, False):
             self.wake()
 
 
