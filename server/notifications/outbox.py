@@ -182,7 +182,8 @@ def topic_match(entry: Entry, event: WriteEvent, doc: Doc, repo: Repository) -> 
                 previous_ok = trigger.create_passes
             else:
                 previous = previous or _previous_doc(event)
-                # the previous version is never the stored current one: Python decides it
+                # The previous version is not the stored one: Python decides its criteria (the
+                # shipped topics' are decidable: tests/server/notifications/test_topics.py).
                 previous_ok = all(
                     residual.matches(c, previous)
                     for c in [trigger.previous.filter, *trigger.previous.residual]

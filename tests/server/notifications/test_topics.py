@@ -265,3 +265,13 @@ def test_bad_topic_subscriptions_are_422(c: TestClient, criteria: str, filters: 
     body = topic_subscription("http://127.0.0.1:9/hook", "report-final", *filters)
     body["criteria"] = criteria
     assert c.post("/fhir/Subscription", json=body).status_code == 422
+
+
+@pytest.mark.parametrize("name", CASE_TOPICS)
+def test_previous_criteria_are_decided_in_python(name: str) -> None:
+    """The previous version is not in the database, so its criteria must be decidable."""
+    from server.notifications.outbox import decidable
+
+    for trigger in topic_of(TOPIC + name).triggers:
+        if trigger.previous is not None:
+            assert all(decidable(c) for c in [trigger.previous.filter, *trigger.previous.residual])
