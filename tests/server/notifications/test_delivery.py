@@ -178,6 +178,11 @@ def test_after_n_failures_the_subscription_is_in_error_and_keeps_counting(
         report(c)
         report(c)
         assert pending(app) == 3  # counted while in error
+        status = c.get(f"/fhir/Subscription/{sid}/$status").json()["entry"][0]["resource"]
+        values = {p["name"]: p for p in status["parameter"]}
+        assert values["status"]["valueCode"] == "error"
+        assert values["events-since-subscription-start"]["valueString"] == "3"
+        assert "ConnectError" in values["error"]["valueCodeableConcept"]["text"]
         receiver.start()
         body = c.get(f"/fhir/Subscription/{sid}").json()
         r = c.put(f"/fhir/Subscription/{sid}", json={**body, "status": "requested"})
