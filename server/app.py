@@ -114,6 +114,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from server.notifications.plugin import start_worker
+
+        start_worker(app)  # the notification delivery worker (docs/notifications.md)
         yield
         # Plugins flush durable work here (the audit queue) before the store closes.
         for hook in app.state.consilium.shutdown_hooks:

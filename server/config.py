@@ -45,6 +45,22 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: int = Field(default=300, ge=30)
     audit: Literal["on", "off"] = "on"
     log_level: str = "info"
+    # Notifications (docs/notifications.md). Destination hosts a Subscription may name,
+    # comma-separated (``ehr.example.org``, ``*.example.org``); empty = any host whose addresses
+    # are all public. Listed hosts may resolve to private addresses (an on-premises EHR).
+    notify_allow_hosts: str = ""
+    # Development and tests only: allow loopback endpoints (127.0.0.0/8, ::1).
+    notify_allow_loopback: bool = False
+    # Run the delivery worker in this process (several processes may all run one).
+    notify_worker: bool = True
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    notify_max_payload_bytes: int = Field(default=1_000_000, ge=1024)
+    notify_max_failures: int = Field(default=10, ge=1)
+    notify_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    notify_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    notify_poll_seconds: float = Field(default=1.0, gt=0)
+    notify_lease_seconds: float = Field(default=30.0, gt=0)
+    notify_concurrency: int = Field(default=8, ge=1, le=64)
 
     @property
     def auth_enabled(self) -> bool:

@@ -14,6 +14,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent / "profiles" / "definitions"
 IG_FILE = ROOT / "ImplementationGuide-consilium.json"
 NOT_RESOURCES = {"snomed/hierarchy-subset.json"}
+# R4B-shaped data referenced by canonical only (R4 has no such resource; docs/notifications.md).
+NOT_R4_TYPES = {"SubscriptionTopic"}
 
 
 def definition_entries() -> list[dict[str, Any]]:
@@ -24,6 +26,8 @@ def definition_entries() -> list[dict[str, Any]]:
             continue
         doc = json.loads(path.read_text(encoding="utf-8"))
         for r in doc if isinstance(doc, list) else [doc]:
+            if r["resourceType"] in NOT_R4_TYPES:
+                continue
             name = r.get("title") or r.get("name") or r["id"]
             entries.append(
                 {"reference": {"reference": f"{r['resourceType']}/{r['id']}"}, "name": name}

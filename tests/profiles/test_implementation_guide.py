@@ -13,6 +13,8 @@ from resources.validation import validate_resource
 IG_FILE = "ImplementationGuide-consilium.json"
 # Not a FHIR resource: the curated SNOMED CT hierarchy slice (profiles/README.md).
 NOT_RESOURCES = {"snomed/hierarchy-subset.json"}
+# R4B-shaped topics, referenced by canonical only: R4 has no SubscriptionTopic resource.
+NOT_R4_TYPES = {"SubscriptionTopic"}
 
 
 def _ig() -> dict[str, Any]:
@@ -31,6 +33,8 @@ def _file_keys() -> set[str]:
             continue
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         for r in doc if isinstance(doc, list) else [doc]:
+            if r["resourceType"] in NOT_R4_TYPES:
+                continue
             keys.add(f"{r['resourceType']}/{r['id']}")
     return keys
 
