@@ -121,15 +121,18 @@ def _write_group(
 
 def _put(r: Repository, resource: Resource, have: Any, local: dict[str, int]) -> None:
     rtype, rid = resource["resourceType"], resource["id"]
-    if (
-        have is not None
-        and not have.get("deleted")
-        and same_content(have.get("resource"), resource)
+    current = have.get("resource") if have is not None and not have.get("deleted") else None
+    if current is not None and (
+        same_content(current, resource)
+        or same_content(r.hooks.without_derived(rtype, current), resource)
     ):
+        # The same content, also when the stored version holds only what the server derived
+        # from it (a final report's PDF: Hooks.register_derived), as Repository.update decides.
         local["unchanged"] += 1
         return
-    _, created = r.update(rtype, rid, resource)
-    local["created" if created else "updated"] += 1
+    stored, created = r.update(rtype, rid, resource)
+    same_version = have is not None and str(stored.version_id) == str(have.get("vid", ""))
+    local["created" if created else "unchanged" if same_version else "updated"] += 1
 
 
 def seed_all(
