@@ -100,3 +100,9 @@ def profile_type(url: str) -> str | None:
     sd = lookup(url, "StructureDefinition")
     t = sd.get("type") if sd else None
     return t if isinstance(t, str) else None
+
+
+# coordination
+PROFILE_COORDINATION_TASK = canonical("coordination-task")
+CS_COORDINATION = canonical("coordination-service", "CodeSystem")
+VS_COORDINATION = canonical("coordination-service", "ValueSet")

@@ -37,9 +37,11 @@ def as_fhir_error(hook: Hook) -> Callable[[WriteEvent], None]:
 
 
 def plugin(app: FastAPI, state: AppState) -> None:
+    from server.cases import coordination
     from server.cases.hooks import install
 
     install(state.hooks)
+    coordination.install(state.hooks)
     for module in MODULES:
         for point_name, hook in module.HOOKS:
             state.hooks.register(HookPoint(point_name), as_fhir_error(hook))
