@@ -54,7 +54,10 @@ CLOSED_CASE = frozenset({"rejected", "cancelled", "failed", "entered-in-error"})
 def _refuse(status: int, rule: str, text: str, expression: str = "Task") -> FhirError:
     code = "forbidden" if status == 403 else "business-rule"
     return FhirError(
-        status, code, f"{text} (rule {rule})", issues=[Issue(code, f"{rule}: {text}", expression=[expression])]
+        status,
+        code,
+        f"{text} (rule {rule})",
+        issues=[Issue(code, f"{rule}: {text}", expression=[expression])],
     )
 
 

@@ -268,3 +268,265 @@ def test_the_expert_cannot_move_a_coordination_task(kit: Kit, case: Case) -> Non
     task = ok(request(kit, case, "video-consultation", kit.p.clinic), 201)
     r = put(kit, task, kit.p.expert(LEAD), status="accepted")
     assert r.status_code == 403
+
+
+# ------------------------------------------------------------------ video consultation
+def appointment(case: Case, task_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "start": "2026-12-21T15:00:00Z",
+        "end": "2026-12-21T15:30:00Z",
+        "basedOn": [ref(f"ServiceRequest/{case.sr}")],
+        "participant": [{"actor": ref(f"Patient/{case.patient}"), "status": "accepted"}],
+        **extra,
+    }
+    if task_id:
+        body["supportingInformation"] = [ref(f"Task/{task_id}")]
+    return body
+
+
+def book(kit: Kit, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(video-consultation Task, Appointment): requested by the clinic, booked by the
+    coordinator."""
+    task = ok(request(kit, case, "video-consultation", kit.p.clinic), 201)
+    task = ok(put(kit, task, kit.p.coordinator, status="accepted"))
+    appt = ok(
+        kit.http.post(
+            "/fhir/Appointment",
+            json=appointment(case, task["id"]),
+            headers={**FHIR, **kit.p.coordinator},
+        ),
+        201,
+    )
+    return kit.read(f"Task/{task['id']}"), appt
+
+
+def participant(appt: dict[str, Any], actor: str) -> dict[str, Any]:
+    return next(p for p in appt["participant"] if p["actor"]["reference"] == actor)
+
+
+def test_a_booked_consultation_names_the_member_the_expert_and_the_clinician(
+    kit: Kit, case: Case
+) -> None:
+    _, appt = book(kit, case)
+    actors = {p["actor"]["reference"] for p in appt["participant"]}
+    assert actors == {
+        f"Patient/{case.patient}",
+        f"PractitionerRole/{LEAD}",
+        "PractitionerRole/role-doc-lakeshore-patel",
+    }
+    assert participant(appt, f"PractitionerRole/{LEAD}")["status"] == "needs-action"
+    assert appt["serviceType"][0]["coding"][0]["code"] == "video-consultation"
+
+
+def test_the_appointment_becomes_the_video_tasks_output(kit: Kit, case: Case) -> None:
+    task, appt = book(kit, case)
+    assert {"reference": f"Appointment/{appt['id']}"} in [
+        o.get("valueReference") for o in task["output"]
+    ]
+    task = ok(put(kit, task, kit.p.coordinator, status="in-progress"))
+    task = ok(put(kit, task, kit.p.coordinator, status="completed"))
+    assert task["status"] == "completed"
+
+
+def test_a_video_consultation_is_not_completed_without_its_appointment(
+    kit: Kit, case: Case
+) -> None:
+    task = ok(request(kit, case, "video-consultation", kit.p.clinic), 201)
+    for status in ("accepted", "in-progress"):
+        task = ok(put(kit, task, kit.p.coordinator, status=status))
+    out = [{"type": {"text": "note"}, "valueString": "done by phone"}]
+    r = put(kit, task, kit.p.coordinator, status="completed", output=out)
+    assert r.status_code == 422
+    assert "video-consultation-appointment" in rule_of(r)
+
+
+def test_an_output_appointment_must_be_of_the_same_case(kit: Kit, case: Case) -> None:
+    other = kit.new_case()
+    _, foreign = book(kit, other)
+    task = ok(request(kit, case, "video-consultation", kit.p.clinic), 201)
+    out = [{"type": {"text": "Appointment"}, "valueReference": ref(f"Appointment/{foreign['id']}")}]
+    r = put(kit, task, kit.p.coordinator, output=out)
+    assert r.status_code == 422
+    assert "coordination-appointment" in rule_of(r)
+
+
+def test_the_expert_and_the_clinic_read_the_appointment_the_insurer_does_not(
+    kit: Kit, case: Case
+) -> None:
+    _, appt = book(kit, case)
+    path = f"/fhir/Appointment/{appt['id']}"
+    assert kit.http.get(path, headers=kit.p.expert(LEAD)).status_code == 200
+    assert kit.http.get(path, headers=kit.p.clinic).status_code == 200
+    assert kit.http.get(path, headers=kit.p.insurer).status_code == 403
+    assert kit.http.get(path, headers=kit.p.expert("exp-cardiology")).status_code == 404
+    assert kit.http.get(path, headers=kit.p.clinic_b).status_code == 404
+
+
+def test_the_expert_reads_the_video_task_of_its_case(kit: Kit, case: Case) -> None:
+    task, _ = book(kit, case)
+    assert kit.http.get(f"/fhir/Task/{task['id']}", headers=kit.p.expert(LEAD)).status_code == 200
+    found = search(kit, f"part-of=Task/{task['partOf'][0]['reference'][5:]}", kit.p.expert(LEAD))
+    assert task["id"] in {t["id"] for t in found}
+    other = kit.http.get(f"/fhir/Task/{task['id']}", headers=kit.p.expert("exp-cardiology"))
+    assert other.status_code == 404
+
+
+def test_the_expert_accepts_the_consultation(kit: Kit, case: Case) -> None:
+    _, appt = book(kit, case)
+    participant(appt, f"PractitionerRole/{LEAD}")["status"] = "accepted"
+    r = kit.http.put(
+        f"/fhir/Appointment/{appt['id']}", json=appt, headers={**FHIR, **kit.p.expert(LEAD)}
+    )
+    updated = ok(r)
+    assert participant(updated, f"PractitionerRole/{LEAD}")["status"] == "accepted"
+
+
+@pytest.mark.parametrize("change", ["time", "others-status"])
+def test_the_expert_changes_only_its_own_answer(kit: Kit, case: Case, change: str) -> None:
+    _, appt = book(kit, case)
+    if change == "time":
+        appt["start"] = "2026-12-22T15:00:00Z"
+    else:
+        participant(appt, f"Patient/{case.patient}")["status"] = "declined"
+    r = kit.http.put(
+        f"/fhir/Appointment/{appt['id']}", json=appt, headers={**FHIR, **kit.p.expert(LEAD)}
+    )
+    assert r.status_code == 403, r.text
+    assert "appointment-by-coordinator" in rule_of(r)
+
+
+def test_the_clinic_cannot_book_a_consultation(kit: Kit, case: Case) -> None:
+    r = kit.http.post("/fhir/Appointment", json=appointment(case), headers={**FHIR, **kit.p.clinic})
+    assert r.status_code == 403
+    assert "appointment-by-coordinator" in rule_of(r)
+
+
+def test_the_insurer_cannot_book_one(kit: Kit, case: Case) -> None:
+    r = kit.http.post(
+        "/fhir/Appointment", json=appointment(case), headers={**FHIR, **kit.p.insurer}
+    )
+    assert r.status_code == 403
+
+
+def test_a_booked_consultation_needs_its_times(kit: Kit, case: Case) -> None:
+    body = appointment(case)
+    body.pop("end")
+    r = kit.http.post("/fhir/Appointment", json=body, headers={**FHIR, **kit.p.coordinator})
+    assert r.status_code in (400, 422), r.text
+
+
+# ----------------------------------------------------------------------------- insurer
+def test_the_insurer_sees_fee_negotiation_only(kit: Kit, case: Case) -> None:
+    fee = ok(request(kit, case, "fee-negotiation", kit.p.clinic), 201)
+    hotel = ok(request(kit, case, "hotel", kit.p.clinic), 201)
+    shown = kit.http.get(f"/fhir/Task/{fee['id']}", headers=kit.p.insurer)
+    assert shown.status_code == 200
+    assert "input" not in shown.json()  # the status view, like the case itself
+    assert kit.http.get(f"/fhir/Task/{hotel['id']}", headers=kit.p.insurer).status_code == 404
+    ids = {t["id"] for t in search(kit, f"patient=Patient/{case.patient}", kit.p.insurer)}
+    assert fee["id"] in ids and hotel["id"] not in ids
+    assert kit.task(case)["id"] in ids  # the case Task stays visible
+
+
+def test_another_insurer_sees_none(kit: Kit, case: Case) -> None:
+    fee = ok(request(kit, case, "fee-negotiation", kit.p.clinic), 201)
+    assert kit.http.get(f"/fhir/Task/{fee['id']}", headers=kit.p.insurer_b).status_code == 404
+
+
+# ------------------------------------------------------------------------------ searches
+def test_the_coordinators_queue_is_a_search(kit: Kit) -> None:
+    case = kit.new_case()
+    hotel = ok(request(kit, case, "hotel", kit.p.clinic), 201)
+    visa = ok(request(kit, case, "passport-visa", kit.p.clinic), 201)
+    found = search(kit, f"code={CS}|hotel&status=requested&owner={NETWORK}&_count=500")
+    ids = {t["id"] for t in found}
+    assert hotel["id"] in ids and visa["id"] not in ids
+    assert all(t["status"] == "requested" for t in found)
+    ok(put(kit, hotel, kit.p.coordinator, status="accepted"))
+    found = search(kit, f"code={CS}|hotel&status=requested&owner={NETWORK}&_count=500")
+    assert hotel["id"] not in {t["id"] for t in found}
+
+
+def test_a_cases_services_are_a_search(kit: Kit) -> None:
+    case = kit.new_case()
+    made = {ok(request(kit, case, s, kit.p.clinic), 201)["id"] for s in ("hotel", "appointment")}
+    case_task = kit.task(case)["id"]
+    assert {t["id"] for t in search(kit, f"part-of=Task/{case_task}")} == made
+    assert {t["id"] for t in search(kit, f"part-of=Task/{case_task}", kit.p.clinic)} == made
+    assert search(kit, f"part-of=Task/{case_task}", kit.p.clinic_b) == []
+
+
+# ------------------------------------------------------------------ the case's consequences
+def finish(kit: Kit, case: Case) -> None:
+    ok(kit.pull(case, kit.p.expert(LEAD)))
+    ok(kit.report(case, kit.p.expert(LEAD)), 201)
+
+
+def follow_ups(kit: Kit, case_task: str) -> list[dict[str, Any]]:
+    return search(kit, f"part-of=Task/{case_task}&code={CS}|follow-up")
+
+
+def test_the_final_report_opens_one_follow_up(kit: Kit) -> None:
+    case = kit.new_case()
+    hotel = ok(request(kit, case, "hotel", kit.p.clinic), 201)
+    finish(kit, case)
+    case_task = kit.task(case)
+    assert case_task["status"] == "completed"
+    found = follow_ups(kit, case_task["id"])
+    assert len(found) == 1
+    follow = found[0]
+    assert (follow["status"], follow["owner"]) == ("requested", ref(NETWORK))
+    assert follow["for"] == ref(f"Patient/{case.patient}")
+    assert follow["restriction"]["period"]["end"] > follow["authoredOn"][:10]
+    assert kit.read(f"Task/{hotel['id']}")["status"] == "requested"  # the services go on
+
+
+def test_an_amended_report_opens_no_second_follow_up(kit: Kit) -> None:
+    case = kit.new_case()
+    finish(kit, case)
+    report = search_reports(kit, case)[0]
+    amended = {**report, "status": "amended", "conclusion": "Amended after review."}
+    ok(
+        kit.http.put(
+            f"/fhir/DiagnosticReport/{report['id']}",
+            json=amended,
+            headers={**FHIR, **kit.p.expert(LEAD)},
+        )
+    )
+    assert len(follow_ups(kit, kit.task(case)["id"])) == 1
+
+
+def search_reports(kit: Kit, case: Case) -> list[dict[str, Any]]:
+    bundle = ok(
+        kit.http.get(
+            f"/fhir/DiagnosticReport?based-on=ServiceRequest/{case.sr}", headers=kit.p.coordinator
+        )
+    )
+    return [e["resource"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+def test_no_follow_up_before_the_report(kit: Kit) -> None:
+    case = kit.new_case()
+    ok(kit.pull(case, kit.p.expert(LEAD)))
+    assert follow_ups(kit, kit.task(case)["id"]) == []
+
+
+def test_a_cancelled_case_cancels_its_open_services(kit: Kit) -> None:
+    case = kit.new_case()
+    hotel = ok(request(kit, case, "hotel", kit.p.clinic), 201)
+    ok(kit.op(kit.task(case)["id"], "cancel", kit.p.clinic, reason="patient recovered"))
+    closed = kit.read(f"Task/{hotel['id']}")
+    assert closed["status"] == "cancelled"
+    assert "cancelled" in closed["statusReason"]["text"]
+    r = request(kit, case, "hotel", kit.p.clinic)
+    assert r.status_code == 422
+    assert "coordination-case-closed" in rule_of(r)
+
+
+def test_every_write_is_versioned(kit: Kit, case: Case) -> None:
+    task = ok(request(kit, case, "hotel", kit.p.clinic), 201)
+    ok(put(kit, task, kit.p.coordinator, status="accepted"))
+    history = ok(kit.http.get(f"/fhir/Task/{task['id']}/_history", headers=kit.p.coordinator))
+    assert [e["resource"]["status"] for e in history["entry"]] == ["accepted", "requested"]
