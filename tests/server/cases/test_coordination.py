@@ -530,3 +530,22 @@ def test_every_write_is_versioned(kit: Kit, case: Case) -> None:
     ok(put(kit, task, kit.p.coordinator, status="accepted"))
     history = ok(kit.http.get(f"/fhir/Task/{task['id']}/_history", headers=kit.p.coordinator))
     assert [e["resource"]["status"] for e in history["entry"]] == ["accepted", "requested"]
+
+
+def test_overdue_services_are_a_search(kit: Kit) -> None:
+    case = kit.new_case()
+    late = {"period": {"end": "2026-01-05"}}
+    overdue = ok(request(kit, case, "hotel", kit.p.clinic, restriction=late), 201)
+    later = ok(request(kit, case, "appointment", kit.p.clinic), 201)
+    ids = {t["id"] for t in search(kit, f"code={CS}|&due=lt2026-02-01&_count=500")}
+    assert overdue["id"] in ids and later["id"] not in ids
+
+
+def test_a_members_consultations_are_a_search(kit: Kit) -> None:
+    case = kit.new_case()
+    _, appt = book(kit, case)
+    query = f"/fhir/Appointment?patient=Patient/{case.patient}&service-type=video-consultation"
+    for headers in (kit.p.clinic, kit.p.expert(LEAD), kit.p.coordinator):
+        bundle = ok(kit.http.get(query, headers=headers))
+        assert [e["resource"]["id"] for e in bundle.get("entry", [])] == [appt["id"]]
+    assert kit.http.get(query, headers=kit.p.insurer).status_code == 403
