@@ -412,7 +412,9 @@ def guard_appointment(event: WriteEvent) -> None:
         return
     new, old = event.resource, event.previous
     repo = _system(event)
-    case = _case_of_appointment(repo, new or old or {})
+    # The stored version decides first: dropping basedOn must not take a consultation out of
+    # these rules.
+    case = _case_of_appointment(repo, old or {}) or _case_of_appointment(repo, new or {})
     if case is None:
         return  # not a consultation of a case: the ordinary party rules apply
     actor = actor_of(event.repository.security)

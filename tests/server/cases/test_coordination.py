@@ -549,3 +549,24 @@ def test_a_members_consultations_are_a_search(kit: Kit) -> None:
         bundle = ok(kit.http.get(query, headers=headers))
         assert [e["resource"]["id"] for e in bundle.get("entry", [])] == [appt["id"]]
     assert kit.http.get(query, headers=kit.p.insurer).status_code == 403
+
+
+def test_dropping_based_on_does_not_free_a_consultation(kit: Kit, case: Case) -> None:
+    _, appt = book(kit, case)
+    appt.pop("basedOn")
+    appt["start"] = "2026-12-23T15:00:00Z"
+    r = kit.http.put(f"/fhir/Appointment/{appt['id']}", json=appt, headers={**FHIR, **kit.p.clinic})
+    assert r.status_code == 403, r.text
+
+
+def test_the_clinic_answers_for_its_clinician(kit: Kit, case: Case) -> None:
+    _, appt = book(kit, case)
+    participant(appt, "PractitionerRole/role-doc-lakeshore-patel")["status"] = "accepted"
+    r = kit.http.put(f"/fhir/Appointment/{appt['id']}", json=appt, headers={**FHIR, **kit.p.clinic})
+    assert participant(ok(r), "PractitionerRole/role-doc-lakeshore-patel")["status"] == "accepted"
+
+
+def test_an_expert_cannot_cancel_the_consultation(kit: Kit, case: Case) -> None:
+    _, appt = book(kit, case)
+    r = kit.http.delete(f"/fhir/Appointment/{appt['id']}", headers=kit.p.expert(LEAD))
+    assert r.status_code == 403
