@@ -16,6 +16,10 @@ ownership survives updates: the submitting clinic is recorded once and kept acro
 - ``owners``: a Task's ``owner`` PractitionerRole; ``requests``: ServiceRequests it fulfils
   (``focus`` and ``basedOn``, so a board sub-Task, ``basedOn`` the case's ServiceRequest and
   owned by another expert, gives that expert the same case).
+- ``service`` (coordination Tasks only): the ``coordination-service`` code of a Task whose
+  ``code`` is from that CodeSystem (docs/coordination.md). The policy reads the kind of a Task
+  from this stored fact (and from ``coordination_service`` on an incoming one), so a
+  specialist's or insurer's query can be narrowed on it.
 - ``attested`` (Coverage only): whether this version is *insurer-held*, i.e. written by someone
   entitled to state what an insurer covers: a trusted integration or an administrator (the
   insurer's own feed, an import; principal None or without a role, which includes auth off) or
@@ -42,6 +46,10 @@ from auth.principal import Principal
 _REF = re.compile(
     r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
 )
+
+# The guide's coordination-service CodeSystem (profiles.conformance.CS_COORDINATION; auth
+# imports nothing of ours, so the canonical is repeated here and a test keeps them equal).
+COORDINATION_SYSTEM = "https://consilium.health/fhir/CodeSystem/coordination-service"
 
 PatientOrgs = Callable[[set[str]], dict[str, set[str]]]
 
@@ -77,6 +85,18 @@ def _ids(value: Any, rtype: str) -> list[str]:
             if parsed and parsed[0] == rtype:
                 out.append(parsed[1])
     return out
+
+
+def coordination_service(task: dict[str, Any] | None) -> str | None:
+    """The coordination service a Task stands for (its ``code`` from the coordination-service
+    CodeSystem), None for every other Task (the case, board sub-Tasks)."""
+    code = (task or {}).get("code")
+    for c in code.get("coding") or [] if isinstance(code, dict) else []:
+        if isinstance(c, dict) and c.get("system") == COORDINATION_SYSTEM:
+            value = c.get("code")
+            if isinstance(value, str):
+                return value
+    return None
 
 
 def insurer_held(principal: Principal | None, payors: list[str]) -> bool:
@@ -125,6 +145,9 @@ def compute_acl(
             set(_ids(resource.get("focus"), "ServiceRequest"))
             | set(_ids(resource.get("basedOn"), "ServiceRequest"))
         )
+        service = coordination_service(resource)
+        if service is not None:
+            acl["service"] = service
     elif resource_type == "DiagnosticReport":
         acl["requests"] = sorted(set(_ids(resource.get("basedOn"), "ServiceRequest")))
     return acl

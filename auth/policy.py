@@ -21,6 +21,17 @@ operations, a Communication or a report instead; the case engine writes Tasks on
 own account. Provenance is the server's record of those transitions, so bound parties read it
 (the same party rules as the case's other data) but never write it. Trusted integrations (no
 role) and administrators still write both: imports and migrations.
+
+Coordination Tasks (docs/coordination.md) are the one exception: a Task whose ``code`` is from
+the guide's coordination-service CodeSystem (``auth.acl.coordination_service``; stored as
+``acl.service``) is a request for a service (hotel, transport, a video consultation ...), not
+a case, so the requesting clinic and a coordinator may create and update one (never delete:
+it is cancelled instead); the case engine's coordination hooks decide what each may change.
+Which Task it is can only be known from its body, so for those two parties the refusal of a
+bare "write a Task" is not ``final``: the HTTP edge lets the request through to the write
+check, which decides on the resource. Specialists read the coordination Tasks of cases
+assigned to them; insurers only fee negotiation (what is billed concerns them; a member's
+travel, lodging and visa plans do not).
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from auth.acl import compute_acl
+from auth.acl import compute_acl, coordination_service
 from auth.principal import Principal
 from auth.scopes import Permission, ops_for
 
@@ -87,12 +98,19 @@ TASK_SERVER_MANAGED = (
     "a Communication or a report"
 )
 PROVENANCE_SERVER_MANAGED = "Provenance is written by the server for case records"
+# Appointment: an expert answers (accepts, declines) a consultation it takes part in.
 SPECIALIST_WRITABLE = frozenset(
-    {"DiagnosticReport", "Communication", "Observation", "DocumentReference"}
+    {"DiagnosticReport", "Communication", "Observation", "DocumentReference", "Appointment"}
 )
-# What a coordinator may write on a member's call: the clinical submission of a case.
+# Who may write a coordination Task (the engine decides what each may change in it).
+COORDINATION_WRITERS = frozenset({"clinic", "coordinator"})
+# The coordination services an insurer sees of its members (status view, like the case).
+INSURER_COORDINATION = frozenset({"fee-negotiation"})
+# What a coordinator may write on a member's call: the clinical submission of a case, and the
+# Appointments it books for coordination services (a video consultation with the expert).
 COORDINATOR_WRITABLE = frozenset(
     {
+        "Appointment",
         "Patient",
         "Coverage",
         "Condition",
@@ -195,6 +213,9 @@ class Verdict:
     allowed: bool
     rule: str
     reason: str = ""
+    # False: refused for want of a fact only the resource gives (a coordination Task); the
+    # HTTP edge then leaves the decision to the write check, which has the resource.
+    final: bool = True
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -245,8 +266,15 @@ class Policy:
         return p.cache[key]
 
     # ------------------------------------------------------------------------------- coarse
-    def decide(self, p: Principal | None, interaction: str, resource_type: str) -> Verdict:
-        """First matching rule wins; the last rule denies."""
+    def decide(
+        self,
+        p: Principal | None,
+        interaction: str,
+        resource_type: str,
+        service: str | None = None,
+    ) -> Verdict:
+        """First matching rule wins; the last rule denies. ``service``: the coordination
+        service of the Task being written (``auth.acl.coordination_service``), None otherwise."""
         if p is None:
             return Verdict(True, "auth-off")
         if p.admin:
@@ -263,11 +291,19 @@ class Policy:
                 if write:
                     return Verdict(False, "directory-read-only", "network data is read-only")
                 return Verdict(True, "directory")
-            if write and resource_type == "Task":
-                return Verdict(False, "task-server-managed", TASK_SERVER_MANAGED)
+            coordination = resource_type == "Task" and p.role in COORDINATION_WRITERS and op != "d"
+            if write and resource_type == "Task" and not (coordination and service):
+                return Verdict(
+                    False, "task-server-managed", TASK_SERVER_MANAGED, final=not coordination
+                )
             if write and resource_type == "Provenance":
                 return Verdict(False, "provenance-server-managed", PROVENANCE_SERVER_MANAGED)
-            if p.role == "coordinator" and write and resource_type not in COORDINATOR_WRITABLE:
+            if (
+                p.role == "coordinator"
+                and write
+                and resource_type not in COORDINATOR_WRITABLE
+                and not (coordination and service)
+            ):
                 return Verdict(
                     False, "coordinator-read-only", f"coordinators cannot write {resource_type}"
                 )
@@ -356,7 +392,14 @@ class Policy:
         if p.role == "specialist":
             patients, requests = self.assigned(p)
             if resource_type == "Task":
-                return {"acl.owners": {"$in": sorted(self.specialist_roles(p))}}
+                own = {"acl.owners": {"$in": sorted(self.specialist_roles(p))}}
+                if not requests:
+                    return own
+                coordination = {
+                    "acl.service": {"$exists": True},
+                    "acl.requests": {"$in": sorted(requests)},
+                }
+                return {"$or": [own, coordination]}
             if resource_type == "ServiceRequest":
                 return {"_id": {"$in": sorted(requests)}}
             return {"acl.patients": {"$in": sorted(patients)}}
@@ -367,6 +410,15 @@ class Policy:
                 members = {"acl.patients": {"$in": sorted(self.members(p))}}
                 if resource_type == "DiagnosticReport":  # case reports only, not investigations
                     return {**members, "acl.requests.0": {"$exists": True}}
+                if resource_type == "Task":  # the case, and only fee negotiation of its services
+                    services = sorted(INSURER_COORDINATION)
+                    return {
+                        **members,
+                        "$or": [
+                            {"acl.service": {"$exists": False}},
+                            {"acl.service": {"$in": services}},
+                        ],
+                    }
                 return members
         return None
 
@@ -459,7 +511,9 @@ class Policy:
         if p.role == "specialist":
             patients, requests = self.assigned(p)
             if resource_type == "Task":
-                ok = bool(set(acl.get("owners", [])) & self.specialist_roles(p))
+                ok = bool(set(acl.get("owners", [])) & self.specialist_roles(p)) or bool(
+                    acl.get("service") and set(acl.get("requests", [])) & requests
+                )
             elif resource_type == "ServiceRequest":
                 ok = str(resource.get("id")) in requests
             else:
@@ -473,6 +527,9 @@ class Policy:
                 ok = bool(set(acl.get("patients", [])) & self.members(p))
                 if resource_type == "DiagnosticReport" and not acl.get("requests"):
                     ok = False  # an investigation, not the second-opinion report
+                service = acl.get("service") if resource_type == "Task" else None
+                if service is not None and service not in INSURER_COORDINATION:
+                    ok = False  # the member's travel and lodging are not the insurer's
                 return Verdict(ok, "insurer-members", "" if ok else "not your member's case")
         return Verdict(False, "default-deny")
 
@@ -490,6 +547,25 @@ class Policy:
         return out
 
     # ------------------------------------------------------------------------------- writes
+    @staticmethod
+    def _written_service(
+        resource: dict[str, Any] | None,
+        previous: dict[str, Any] | None,
+        old_acl: dict[str, Any] | None,
+    ) -> str | None:
+        """The coordination service of a Task write: the new version must be one, and so must
+        what it replaces (a case Task never becomes a coordination Task, nor the reverse)."""
+        if resource is None:
+            return None
+        service = coordination_service(resource)
+        if service is None:
+            return None
+        if previous is not None and coordination_service(previous) is None:
+            return None
+        if old_acl is not None and old_acl.get("owners") is not None and "service" not in old_acl:
+            return None
+        return service
+
     def check_write(
         self,
         p: Principal | None,
@@ -506,7 +582,10 @@ class Policy:
         bound to the write's transaction."""
         if p is None or p.admin:
             return Verdict(True, "admin" if p else "auth-off")
-        coarse = self.decide(p, interaction, resource_type)
+        service = (
+            self._written_service(resource, previous, old_acl) if resource_type == "Task" else None
+        )
+        coarse = self.decide(p, interaction, resource_type, service)
         if not coarse:
             return coarse
         op = ops_for(interaction)

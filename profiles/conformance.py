@@ -119,3 +119,8 @@ CS_DOCUMENT_SECTION = canonical("document-section", "CodeSystem")
 # stats
 MEASURE_STATS = canonical("second-opinion-stats", "Measure")
 CS_STATS = canonical("second-opinion-stats", "CodeSystem")
+
+# coordination
+PROFILE_COORDINATION_TASK = canonical("coordination-task")
+CS_COORDINATION = canonical("coordination-service", "CodeSystem")
+VS_COORDINATION = canonical("coordination-service", "ValueSet")

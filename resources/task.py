@@ -48,6 +48,7 @@ from typing import Any
 
 from profiles.conformance import CS_BUSINESS_STATUS, PROFILE_TASK, VS_REJECTION
 from profiles.terminology import concept, in_value_set, property_values
+from resources.coordination import is_coordination_task
 from resources.domain import (
     BusinessRuleViolation,
     HookTable,
@@ -164,8 +165,11 @@ def check_task(task: dict[str, Any], previous: dict[str, Any] | None) -> list[Vi
 
 
 def is_second_opinion_task(task: dict[str, Any] | None, repository: Any = None) -> bool:
-    """Claims the profile, speaks our business status, or fulfils a second-opinion request."""
-    if not task or task.get("resourceType") != "Task":
+    """Claims the profile, speaks our business status, or fulfils a second-opinion request.
+
+    A coordination Task (resources/coordination.py) is never one: it names the case's request
+    as its focus, but it has its own lifecycle."""
+    if not task or task.get("resourceType") != "Task" or is_coordination_task(task):
         return False
     if claims(task, PROFILE_TASK) or business_status_code(task) is not None:
         return True

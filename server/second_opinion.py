@@ -38,12 +38,14 @@ def as_fhir_error(hook: Hook) -> Callable[[WriteEvent], None]:
 
 
 def plugin(app: FastAPI, state: AppState) -> None:
+    from server.cases import coordination
     from server.cases.hooks import install
     from server.notifications.plugin import install as notifications
     from server.reports.hook import install as install_report_pdf
 
     install(state.hooks)
     roster.install(state.hooks)
+    coordination.install(state.hooks)
     notifications(app, state)  # after the case engine: its PRE_COMMIT writes are matched too
     for module in MODULES:
         for point_name, hook in module.HOOKS:

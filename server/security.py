@@ -132,7 +132,8 @@ def authenticate(request: Request) -> None:
     if action.resource_type is not None and action.name != "unknown":
         interaction = "search-type" if action.name == "search-compartment" else action.name
         verdict = security.decide(interaction, action.resource_type)
-        if not verdict:
+        # Not final: only the body can tell (a coordination Task); the write check decides.
+        if not verdict and verdict.final:
             raise FhirError(
                 403,
                 "forbidden",

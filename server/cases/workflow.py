@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from profiles.terminology import CoveredMatch, covered_condition
+from resources.coordination import is_coordination_task
 from resources.coverage import due_date
 from resources.domain import V2_0336, codings, local_id
 from resources.servicerequest import new_case_task
@@ -303,10 +304,11 @@ def cancel(repo: Repository, case: CaseFile, actor: Actor | None, reason: str | 
 
 
 def close_subtasks(repo: Repository, case: CaseFile, status: str) -> None:
-    """Board sub-Tasks still open when the case ends are closed with it."""
+    """Board sub-Tasks still open when the case ends are closed with it (coordination Tasks
+    are not board sub-Tasks: server/cases/coordination.py decides what happens to them)."""
     for doc in repo.find_visible("Task", {"idx.part-of": f"Task/{case.task_id}"}, limit=100):
         sub = doc["resource"]
-        if sub.get("status") in OPEN:
+        if sub.get("status") in OPEN and not is_coordination_task(sub):
             sub = {**sub, "status": status, "businessStatus": {"coding": [coding(status)]}}
             if status == "completed":
                 sub["businessStatus"] = {"coding": [coding("report-issued")]}

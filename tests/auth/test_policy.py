@@ -106,9 +106,30 @@ def test_decide_rules(
         ("system/*.rs", CLINIC_A, "Observation", {"acl.orgs": "clinic-a"}),
         ("system/*.rs", CLINIC_A, "Organization", {}),
         ("system/*.rs", INSURER_X, "Coverage", {"acl.payors": "ins-x"}),
-        ("system/*.rs", INSURER_X, "Task", {"acl.patients": {"$in": ["pa"]}}),
+        (  # the member's cases, and of their coordination services only fee negotiation
+            "system/*.rs",
+            INSURER_X,
+            "Task",
+            {
+                "acl.patients": {"$in": ["pa"]},
+                "$or": [
+                    {"acl.service": {"$exists": False}},
+                    {"acl.service": {"$in": ["fee-negotiation"]}},
+                ],
+            },
+        ),
         ("system/*.rs", INSURER_X, "Condition", DENY_ALL),
-        ("system/*.rs", EXPERT_1, "Task", {"acl.owners": {"$in": ["e1"]}}),
+        (  # its own Tasks, and the coordination Tasks of the cases assigned to it
+            "system/*.rs",
+            EXPERT_1,
+            "Task",
+            {
+                "$or": [
+                    {"acl.owners": {"$in": ["e1"]}},
+                    {"acl.service": {"$exists": True}, "acl.requests": {"$in": ["sr-a"]}},
+                ]
+            },
+        ),
         ("system/*.rs", EXPERT_1, "ServiceRequest", {"_id": {"$in": ["sr-a"]}}),
         ("system/*.rs", EXPERT_1, "Condition", {"acl.patients": {"$in": ["pa"]}}),
         ("system/Patient.rs", {}, "Observation", DENY_ALL),
@@ -147,7 +168,8 @@ def test_access_filter_table(
 
 def test_network_specialist_without_own_role_sees_the_networks_cases() -> None:
     p = who("system/*.rs", organization="net", role="specialist")
-    assert POLICY.access_filter(p, "Task") == {"acl.owners": {"$in": ["e1", "e2"]}}
+    found = POLICY.access_filter(p, "Task")["$or"]  # [own Tasks, coordination of those cases]
+    assert found[0] == {"acl.owners": {"$in": ["e1", "e2"]}}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from profiles.conformance import (
+    PROFILE_COORDINATION_TASK,
     PROFILE_COVERAGE,
     PROFILE_EXPERT,
     PROFILE_REPORT,
@@ -93,7 +94,21 @@ EXPERT: dict[str, Any] = {
     "organization": {"reference": "Organization/net"},
     "specialty": [cc(SCT, "394579002")],
 }
+COORDINATION_TASK: dict[str, Any] = {
+    "resourceType": "Task",
+    "status": "requested",
+    "intent": "order",
+    "code": cc(f"{B}/CodeSystem/coordination-service", "hotel"),
+    "partOf": [{"reference": "Task/case"}],
+    "focus": {"reference": "ServiceRequest/sr"},
+    "for": {"reference": "Patient/p"},
+    "authoredOn": "2026-12-02T10:00:00Z",
+    "requester": {"reference": "PractitionerRole/clinician"},
+    "owner": {"reference": "Organization/network"},
+}
+
 VALID = {
+    PROFILE_COORDINATION_TASK: COORDINATION_TASK,
     PROFILE_REQUEST: REQUEST,
     PROFILE_TASK: TASK,
     PROFILE_REPORT: REPORT,
@@ -190,6 +205,26 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
         put("payor", [{"reference": "Organization/a"}, {"reference": "Organization/b"}]),
         "Coverage.payor",
         "maximum cardinality 1",
+    ),
+    (PROFILE_COORDINATION_TASK, drop("partOf"), "Task.partOf", "minimum cardinality 1"),
+    (
+        PROFILE_COORDINATION_TASK,
+        put("partOf", [{"reference": "Task/a"}, {"reference": "Task/b"}]),
+        "Task.partOf",
+        "maximum cardinality 1",
+    ),
+    (
+        PROFILE_COORDINATION_TASK,
+        put("code", cc(f"{B}/CodeSystem/coordination-service", "spa")),
+        "Task.code",
+        "required value set",
+    ),
+    (PROFILE_COORDINATION_TASK, put("intent", "plan"), "Task.intent", "must be 'order'"),
+    (
+        PROFILE_COORDINATION_TASK,
+        put("owner", {"reference": "Patient/p"}),
+        "Task.owner",
+        "must reference",
     ),
     (PROFILE_EXPERT, drop("organization"), "PractitionerRole.organization", "minimum"),
     (PROFILE_EXPERT, drop("specialty"), "PractitionerRole.specialty", "minimum"),

@@ -105,7 +105,10 @@ def test_extensible_binding_miss_does_not_block(seeded: None, client: TestClient
 def test_capability_statement_lists_supported_profiles(client: TestClient) -> None:
     statement = client.get("/fhir/metadata").json()
     by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert by_type["Task"]["supportedProfile"] == [f"{B}/StructureDefinition/second-opinion-task"]
+    assert set(by_type["Task"]["supportedProfile"]) == {
+        f"{B}/StructureDefinition/second-opinion-task",
+        f"{B}/StructureDefinition/coordination-task",
+    }
     assert (
         f"{B}/StructureDefinition/second-opinion-request"
         in by_type["ServiceRequest"]["supportedProfile"]
