@@ -422,7 +422,7 @@ def test_network_files_come_after_the_core_demo() -> None:
     assert not any(n.startswith("14-") for n in names)  # the coordination Tasks are core data
 
 
-# ------------------------------------------------------------------ README.seed.md's looks
+# ------------------------------------------- the README's "The demo network" looks
 @pytest.fixture(scope="module")
 def parties(seeded: tuple[FastAPI, dict[str, int]]) -> Iterator[tuple[TestClient, Parties]]:
     app, _ = seeded
