@@ -43,6 +43,10 @@ def test_claimed_profile_violation_is_422_processing(seeded: None, client: TestC
 def test_conforming_claim_is_accepted(seeded: None, client: TestClient) -> None:
     coverage = without_meta(demo("Coverage/cov-nair"))
     coverage["meta"] = {"profile": [f"{B}/StructureDefinition/second-opinion-coverage|0.1.0"]}
+    # another member's certificate: the insurer's numbers are unique (server/roster.py)
+    for identifier in coverage["identifier"]:
+        identifier["value"] = identifier["value"] + "-9"
+    coverage["subscriberId"] = coverage["subscriberId"] + "-9"
     assert client.post("/fhir/Coverage", json=coverage).status_code == 201
 
 

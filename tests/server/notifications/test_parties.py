@@ -26,7 +26,7 @@ CLINICAL = ("conclusion", "conclusionCode", "presentedForm", "result", "category
 @pytest.fixture(scope="module")
 def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
     app = create_app(module_settings("notify", auth="on", admin_token=ADMIN, **FAST))
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

@@ -386,7 +386,7 @@ def test_post_with_empty_parameters_is_allowed(demo: TestClient) -> None:
 @pytest.fixture(scope="module")
 def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
     app = create_app(module_settings("case_document", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

@@ -181,7 +181,7 @@ def test_the_operation_is_published(demo: TestClient) -> None:
 @pytest.fixture(scope="module")
 def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
     app = create_app(module_settings("report_document", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

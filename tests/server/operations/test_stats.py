@@ -181,7 +181,7 @@ def _build(world: World, spec: Spec) -> None:
 @pytest.fixture(scope="module")
 def world(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[World]:
     app = create_app(module_settings("stats", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True)
+    seed_all(app.state.consilium, demo=True, network=False)
     clock = Clock()
     with pytest.MonkeyPatch.context() as mp, TestClient(app, base_url="http://testserver") as c:
         for module in CLOCK_MODULES:
