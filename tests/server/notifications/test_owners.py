@@ -121,6 +121,7 @@ def test_another_partys_subscription_is_invisible_and_untouchable(
     path = f"/fhir/Subscription/{sid}"
     assert kit.http.get(path, headers=headers).status_code == 404
     assert kit.http.get(f"{path}/$status", headers=headers).status_code == 404
+    assert kit.http.get(f"{path}/_history/1", headers=headers).status_code == 404
     found = ok(kit.http.get(f"/fhir/Subscription?_id={sid}", headers=headers))
     assert found.get("total", 0) == 0 and not found.get("entry")
     off = {
