@@ -20,6 +20,12 @@ ownership survives updates: the submitting clinic is recorded once and kept acro
   ``code`` is from that CodeSystem (docs/coordination.md). The policy reads the kind of a Task
   from this stored fact (and from ``coordination_service`` on an incoming one), so a
   specialist's or insurer's query can be narrowed on it.
+- ``subscriber`` (Subscription only): the party that owns it (``party_key``: role,
+  organization, and for a specialist its PractitionerRole), recorded at create from the writer
+  and kept across versions; a trusted (unbound) writer may name the party with the
+  ``subscription-owner`` extension (a provisioned subscription), and one it names no party for
+  has none (only trusted clients and administrators see it). The policy lets each bound party
+  write and read only the Subscriptions whose ``subscriber`` is its own key.
 - ``attested`` (Coverage only): whether this version is *insurer-held*, i.e. written by someone
   entitled to state what an insurer covers: a trusted integration or an administrator (the
   insurer's own feed, an import; principal None or without a role, which includes auth off) or
@@ -50,6 +56,10 @@ _REF = re.compile(
 # The guide's coordination-service CodeSystem (profiles.conformance.CS_COORDINATION; auth
 # imports nothing of ours, so the canonical is repeated here and a test keeps them equal).
 COORDINATION_SYSTEM = "https://consilium.health/fhir/CodeSystem/coordination-service"
+
+# server.notifications.spec.OWNER_EXT, repeated for the same reason (a test keeps them equal).
+SUBSCRIPTION_OWNER = "https://consilium.health/fhir/StructureDefinition/subscription-owner"
+PARTY_ROLES = frozenset({"clinic", "specialist", "insurer", "coordinator"})
 
 PatientOrgs = Callable[[set[str]], dict[str, set[str]]]
 
@@ -107,6 +117,60 @@ def insurer_held(principal: Principal | None, payors: list[str]) -> bool:
     return principal.role == "insurer" and principal.organization in payors
 
 
+def party_key(role: str | None, organization: str | None, practitioner_role: str | None) -> str:
+    """The identity of a party as one string: ``role|organization|practitioner role``. Why the
+    organization and not the client: a clinic's subscriptions belong to the clinic (a second app
+    or a rotated credential of the same clinic manages them), like its patients (``orgs``); an
+    expert is a PractitionerRole of the network, so a specialist bound to one is that role."""
+    prole = practitioner_role if role == "specialist" else None
+    return f"{role or ''}|{organization or ''}|{prole or ''}"
+
+
+def principal_party(principal: Principal | None) -> str | None:
+    """``party_key`` of a bound principal; None for trusted integrations, admins, auth off."""
+    if principal is None or principal.admin or principal.role is None:
+        return None
+    return party_key(principal.role, principal.organization, principal.practitioner_role)
+
+
+def _provisioned_party(resource: dict[str, Any]) -> str | None:
+    """The party of the ``subscription-owner`` extension (only honoured for trusted writers;
+    the notification hook validates it and refuses it from a bound party with 422)."""
+    for ext in resource.get("extension") or []:
+        if not (isinstance(ext, dict) and ext.get("url") == SUBSCRIPTION_OWNER):
+            continue
+        found: dict[str, str] = {}
+        for sub in ext.get("extension") or []:
+            if not isinstance(sub, dict):
+                continue
+            if sub.get("url") == "role" and isinstance(sub.get("valueCode"), str):
+                found["role"] = sub["valueCode"]
+            elif sub.get("url") in ("organization", "practitionerRole"):
+                ref = (sub.get("valueReference") or {}).get("reference")
+                if isinstance(ref, str):
+                    found[str(sub["url"])] = ref.rsplit("/", 1)[-1]
+        if found.get("role") not in PARTY_ROLES:
+            return None
+        return party_key(found["role"], found.get("organization"), found.get("practitionerRole"))
+    return None
+
+
+def subscriber_of(
+    principal: Principal | None, resource: dict[str, Any], previous: dict[str, Any]
+) -> str | None:
+    """Who owns a Subscription version: a trusted writer's provisioning names it (also on
+    update: re-provisioning), otherwise the owner recorded at create stays, otherwise the
+    writing party."""
+    if principal_party(principal) is None:
+        named = _provisioned_party(resource)
+        if named is not None:
+            return named
+    kept = previous.get("subscriber")
+    if isinstance(kept, str):
+        return kept
+    return principal_party(principal)
+
+
 def compute_acl(
     resource_type: str,
     resource_id: str,
@@ -148,6 +212,10 @@ def compute_acl(
         service = coordination_service(resource)
         if service is not None:
             acl["service"] = service
+    elif resource_type == "Subscription":
+        subscriber = subscriber_of(principal, resource, prev)
+        if subscriber is not None:
+            acl["subscriber"] = subscriber
     elif resource_type == "DiagnosticReport":
         acl["requests"] = sorted(set(_ids(resource.get("basedOn"), "ServiceRequest")))
     return acl

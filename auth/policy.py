@@ -22,6 +22,15 @@ own account. Provenance is the server's record of those transitions, so bound pa
 (the same party rules as the case's other data) but never write it. Trusted integrations (no
 role) and administrators still write both: imports and migrations.
 
+Subscriptions are party-owned records (rule ``party-own-subscription``): every bound party
+(clinic, specialist, insurer, coordinator) creates, reads, updates and deletes its own
+Subscriptions (``acl.subscriber``, recorded at create, ``auth.acl.party_key``) and no one
+else's, whatever its other rules say (an insurer writes no clinical data, a coordinator sees
+every case: neither makes another party's Subscription theirs). Another party's Subscription is
+invisible like any other party's resource: 404 on read and search (narrowed away), 403 on
+update and delete (the write check of the stored version, as for another clinic's Patient).
+What a subscription then delivers is still decided by the owner's read policy, per resource.
+
 Coordination Tasks (docs/coordination.md) are the one exception: a Task whose ``code`` is from
 the guide's coordination-service CodeSystem (``auth.acl.coordination_service``; stored as
 ``acl.service``) is a request for a service (hotel, transport, a video consultation ...), not
@@ -40,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from auth.acl import compute_acl, coordination_service
+from auth.acl import compute_acl, coordination_service, principal_party
 from auth.principal import Principal
 from auth.scopes import Permission, ops_for
 
@@ -291,6 +300,8 @@ class Policy:
                 if write:
                     return Verdict(False, "directory-read-only", "network data is read-only")
                 return Verdict(True, "directory")
+            if resource_type == "Subscription":
+                return Verdict(True, "party-own-subscription")
             coordination = resource_type == "Task" and p.role in COORDINATION_WRITERS and op != "d"
             if write and resource_type == "Task" and not (coordination and service):
                 return Verdict(
@@ -385,6 +396,13 @@ class Policy:
     def _party_filter(self, p: Principal, resource_type: str) -> Filter | None:
         if p.role is None:
             return {}
+        if resource_type == "Subscription":
+            own: Filter = {"acl.subscriber": principal_party(p)}
+            if p.role != "clinic":
+                return own
+            # Stored before subscriptions had an owner fact: a clinic's were its own (acl.orgs).
+            legacy = {"acl.subscriber": {"$exists": False}, "acl.orgs": p.organization}
+            return {"$or": [own, legacy]}
         if resource_type in DIRECTORY_TYPES or p.role == "coordinator":
             return {}
         if p.role == "clinic":
@@ -499,6 +517,8 @@ class Policy:
     ) -> Verdict:
         if p.role is None:
             return Verdict(True, "trusted-integration")
+        if resource_type == "Subscription":
+            return self._own_subscription(p, acl)
         if resource_type in DIRECTORY_TYPES:
             return Verdict(True, "directory")
         if p.role == "coordinator":
@@ -532,6 +552,14 @@ class Policy:
                     ok = False  # the member's travel and lodging are not the insurer's
                 return Verdict(ok, "insurer-members", "" if ok else "not your member's case")
         return Verdict(False, "default-deny")
+
+    @staticmethod
+    def _own_subscription(p: Principal, acl: dict[str, Any]) -> Verdict:
+        if "subscriber" in acl:
+            ok = acl["subscriber"] == principal_party(p)
+        else:  # stored before the owner fact (see _party_filter)
+            ok = p.role == "clinic" and p.organization in acl.get("orgs", [])
+        return Verdict(ok, "party-own-subscription", "" if ok else "another party's subscription")
 
     def redact(
         self, p: Principal | None, resource_type: str, resource: dict[str, Any]
@@ -605,6 +633,8 @@ class Policy:
                 return before
         if resource is None:
             return Verdict(True, "party-owner")
+        if resource_type == "Subscription":  # the owner is always the writer (auth.acl)
+            return self._own_subscription(p, new_acl)
         if p.role == "clinic":
             patients = set(new_acl.get("patients", []))
             if resource_type == "Patient":

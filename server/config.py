@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     notify_poll_seconds: float = Field(default=1.0, gt=0)
     notify_lease_seconds: float = Field(default=30.0, gt=0)
     notify_concurrency: int = Field(default=8, ge=1, le=64)
+    # Delivered outbox events older than this are pruned by the worker (event counters and
+    # ``$status`` come from the per-subscription counter, not from the outbox).
+    notify_retention_seconds: float = Field(default=7 * 86400.0, gt=0)
+    # Events removed per pruning batch, and how often a worker prunes.
+    notify_prune_batch: int = Field(default=500, ge=1, le=10_000)
+    notify_prune_every_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def auth_enabled(self) -> bool:

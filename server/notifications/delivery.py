@@ -14,6 +14,12 @@ outbox and go out once the client asks for it again (status ``requested``).
 
 An event is marked delivered after the receiver's 2xx: a crash between the two resends it with
 the same event number, which receivers use to drop duplicates (at-least-once).
+
+Revoked owners stop: before draining, the worker checks that the OAuth client recorded as the
+subscription's owner still exists with the same party binding (``owner_revoked``); if not, the
+Subscription goes to ``error`` and nothing more is sent on that client's authority. Delivered
+events older than ``notify_retention_seconds`` are pruned in batches (``prune``); counters live
+on the subscription, so ``$status`` is unaffected.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(s.notify_concurrency, thread_name_prefix="notify")
         self._busy: set[str] = set()
         self._heartbeat_check = 0.0
+        self._prune_check = 0.0
         self._busy_lock = threading.Lock()
         self._http = httpx.Client(
             timeout=httpx.Timeout(s.notify_timeout_seconds),
@@ -128,6 +135,9 @@ class Worker:
                 1.0, self.state.settings.notify_poll_seconds
             )
             self.heartbeats()
+        if time.monotonic() >= self._prune_check:
+            self._prune_check = time.monotonic() + self.state.settings.notify_prune_every_seconds
+            self.prune()
         waiting = self.notify.outbox.distinct("sub", {"state": "pending"})
         if not waiting:
             return
@@ -175,6 +185,49 @@ class Worker:
             except DuplicateKeyError:
                 continue
 
+    def prune(self, max_batches: int = 10) -> int:
+        """Remove delivered events older than the retention, ``notify_prune_batch`` at a time
+        and at most ``max_batches`` batches per call (a large backlog is worked off over
+        several rounds instead of one long delete). Pending events are never pruned. Returns
+        how many were removed."""
+        s = self.state.settings
+        cutoff = now() - timedelta(seconds=s.notify_retention_seconds)
+        old: Doc = {"state": "delivered", "delivered_at": {"$lt": cutoff}}
+        removed = 0
+        for _ in range(max_batches):
+            ids = [
+                d["_id"]
+                for d in self.notify.outbox.find(old, {"_id": 1}).limit(s.notify_prune_batch)
+            ]
+            if not ids:
+                break
+            removed += self.notify.outbox.delete_many({"_id": {"$in": ids}, **old}).deleted_count
+            if len(ids) < s.notify_prune_batch:
+                break
+        return removed
+
+    def owner_revoked(self, sub: Doc) -> str | None:
+        """Why the subscription's owning client may no longer be notified, or None. The owner
+        is the OAuth client whose token wrote it: deleted (revoked) clients and clients whose
+        party binding changed lose its notifications. Provisioned owners (a trusted writer's
+        ``subscription-owner``), the admin token and auth off have no client to check."""
+        owner = sub.get("owner") or {}
+        auth = self.state.auth
+        client_id = str(owner.get("client_id") or "")
+        if auth is None or owner.get("admin") or client_id in ("", "provisioned"):
+            return None
+        client = auth.store.get_client(client_id)
+        if client is None:
+            return f"the owning client {client_id} was revoked"
+        binding = (client.organization, client.role, client.practitioner_role)
+        if binding != (
+            owner.get("organization"),
+            owner.get("role"),
+            owner.get("practitioner_role"),
+        ):
+            return f"the owning client {client_id} is bound to another party now"
+        return None
+
     def _drain_guarded(self, sid: str) -> None:
         try:
             self.drain(sid)
@@ -219,6 +272,11 @@ class Worker:
         """Deliver ``sid``'s pending events in order while they succeed (under its lease)."""
         if self._claim(sid) is None:
             return  # another worker holds it, or its next attempt is not due
+        revoked = self.owner_revoked(self.notify.subs.find_one({"_id": sid}) or {})
+        if revoked is not None:
+            self._release(sid, {"last_error": revoked})
+            self._set_status(sid, ("active", "requested"), "error", revoked)
+            return
         while not self._stop.is_set():
             sub = self.notify.subs.find_one({"_id": sid})
             status = (sub or {}).get("status")

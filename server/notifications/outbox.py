@@ -366,8 +366,18 @@ class Notifications:
             raise spec_mod.unprocessable(
                 "only a trusted integration may provision a subscription for a party", "extension"
             )
-        # Ownership stays with the creator; a trusted writer may provision it for a party.
-        owner = provisioned or (previous or {}).get("owner") or owner_record(principal)
+        # A trusted writer may provision it for a party; a bound writer is always the owner
+        # (the policy lets only the owning party write it, ``acl.subscriber``), so the owner
+        # record is that party's latest writer: a second client of the party takes over a
+        # subscription whose client was revoked by writing it again. A trusted writer without
+        # the extension keeps the recorded owner.
+        owner: Doc | None
+        if provisioned is not None:
+            owner = provisioned
+        elif not trusted:
+            owner = owner_record(principal)
+        else:
+            owner = (previous or {}).get("owner") or owner_record(principal)
         secret = spec_mod.secret_of(resource)
         stored = spec_mod.without_secret(resource)
         stored["status"] = status

@@ -59,6 +59,7 @@ class NotifyStore:
             [
                 IndexModel([("state", ASCENDING), ("sub", ASCENDING), ("n", ASCENDING)]),
                 IndexModel([("sub", ASCENDING), ("n", ASCENDING)]),
+                IndexModel([("state", ASCENDING), ("delivered_at", ASCENDING)]),
             ]
         )
         self.delivery.create_indexes([IndexModel([("lease_until", ASCENDING)])])
