@@ -10,6 +10,7 @@ OAuth client registered (a fixed id, no secret; see docs/tracker.md).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +65,6 @@ def ensure_client(state: AppState) -> None:
     existing = store.get_client(CLIENT_ID)
     if existing is not None and all(getattr(existing, k) == v for k, v in values.items()):
         return
-    from datetime import UTC, datetime
-
     client = store.Client(client_id=CLIENT_ID, created_at=datetime.now(UTC), **values)
     client.save()
 

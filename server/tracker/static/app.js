@@ -138,14 +138,19 @@ export function el(tag, attrs = {}, ...children) {
 export function showProblem(err) {
   const box = document.getElementById("problem");
   const status = err instanceof Problem ? err.status : 0;
+  // A case the user may not see: the server answers 403, or 404 so as not to tell whether it
+  // exists; both are the same "access denied" page to the user.
+  const denied = err.forbidden || status === 403;
+  const title = denied && status === 404 ? "Access denied (404: no such case, or not yours)" : TITLES[status];
   box.replaceChildren(
-    el("h2", {}, TITLES[status] || "Something went wrong"),
+    el("h2", {}, title || "Something went wrong"),
     el("p", { class: "problem-text" }, err.message || String(err)),
-    status === 403 ? el("p", {}, "This case belongs to another party, or your role may not see it. ", el("a", { href: "/app/" }, "Back to your start page")) : null,
+    denied ? el("p", {}, "This case belongs to another party, or your role may not see it. ", el("a", { href: "/app/" }, "Back to your start page")) : null,
     status === 401 ? el("p", {}, el("button", { type: "button", onclick: () => signIn(location.pathname + location.search) }, "Sign in again")) : null,
   );
   box.hidden = false;
   box.dataset.status = String(status);
+  if (denied) box.dataset.page = "forbidden";
   document.body.dataset.problem = String(status);
   box.focus();
 }
@@ -182,6 +187,12 @@ export const codeText = (cc) => (cc && (cc.text || coding(cc).display || coding(
 export const refId = (ref) => ((ref && ref.reference) || "").split("/_history/")[0].split("/").pop();
 export const due = (task) => (task.restriction && task.restriction.period && task.restriction.period.end) || null;
 
+/** The case's business identifier (SO-2026-1017) and patient, else its Task id. */
+export function caseLabel(task) {
+  const number = ((task.identifier || [])[0] || {}).value || task.id;
+  return task.for && task.for.display ? `${number} · ${task.for.display}` : number;
+}
+
 export function formatDate(iso) {
   if (!iso) return "";
   const d = new Date(iso);
@@ -206,11 +217,11 @@ export function casesTable(tasks, caption) {
   const rows = tasks.map((t) => {
     const left = timeLeft(t);
     return el("tr", {},
-      el("td", {}, el("a", { href: `/app/case.html?task=${encodeURIComponent(t.id)}` }, (t.for && t.for.display) || `Case ${t.id.slice(0, 8)}`)),
+      el("td", {}, el("a", { href: `/app/case.html?task=${encodeURIComponent(t.id)}` }, caseLabel(t))),
       el("td", {}, t.status),
       el("td", {}, codeText(t.businessStatus)),
       el("td", {}, t.priority || "routine"),
-      el("td", {}, formatDate(due(t))),
+      el("td", { "data-due": due(t) || "" }, formatDate(due(t))),
       el("td", { class: left.overdue ? "overdue" : "" }, left.text));
   });
   return el("table", { class: "cases" },

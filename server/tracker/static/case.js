@@ -1,7 +1,7 @@
 // Case page: the case Task, its timeline (Provenance), eligibility, questions and answers, and
 // the report with its PDF. Each section asks the FHIR API itself, so a party that may not see a
 // part (an insurer and Provenance) gets that section's error, not a broken page.
-import { codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, showProblem, timeLeft } from "/app/app.js";
+import { caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, showProblem, timeLeft } from "/app/app.js";
 
 function section(id, title, ...body) {
   return el("section", { class: "card", id, "aria-labelledby": `${id}-h` }, el("h2", { id: `${id}-h` }, title), ...body);
@@ -91,10 +91,13 @@ async function main() {
   if (!requireSession()) return;
   const id = new URLSearchParams(location.search).get("task");
   if (!id) throw Object.assign(new Error("No case given: open a case from your worklist."), { status: 400 });
-  const task = await fhir(`Task/${encodeURIComponent(id)}`);
+  const task = await fhir(`Task/${encodeURIComponent(id)}`).catch((err) => {
+    if (err.status === 403 || err.status === 404) err.forbidden = true;
+    throw err;
+  });
   const requestId = refId(task.focus || (task.basedOn || [])[0]);
   const left = timeLeft(task);
-  document.querySelector("h1").textContent = `Case ${(task.for && task.for.display) || task.id.slice(0, 8)}`;
+  document.querySelector("h1").textContent = `Case ${caseLabel(task)}`;
   document.title = `${document.querySelector("h1").textContent} — Consilium tracker`;
   const summary = section("summary", "Summary", el("dl", { class: "grid2" },
     el("dt", {}, "Status"), el("dd", { id: "case-status" }, `${task.status} · ${codeText(task.businessStatus)}`),
