@@ -56,8 +56,8 @@ def client_metadata(settings: Settings) -> dict[str, Any]:
 
 def ensure_client(state: AppState) -> None:
     """Create or refresh the tracker's client record (idempotent; runs at every start)."""
-    if state.auth is None:
-        return
+    if state.auth is None or not state.settings.auth_enabled:
+        return  # with authorization off the app has nothing to sign in to
     from auth.clients import validate_metadata
 
     store = state.auth.store

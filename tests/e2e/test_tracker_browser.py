@@ -288,3 +288,26 @@ def test_sign_out_forgets_the_token(
         page.get_by_role("alert").get_by_role("heading").inner_text()
         == "Your sign-in has expired (401)"
     )
+
+
+def test_worklist_fits_a_tablet_and_works_from_the_keyboard(
+    browser: Browser, server: Server, credentials: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 768, "height": 1024})
+    try:
+        page = context.new_page()
+        sign_in(page, server, credentials, "coord.silva")
+        page.wait_for_url("**/app/worklist.html")
+        page.locator(".folders .count").first.wait_for()
+        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not overflow
+        page.keyboard.press("Tab")  # the skip link comes first
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.locator("#folder-rejected").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url("**folder=rejected")
+        page.locator("table.cases caption").wait_for()
+        assert page.locator("table.cases caption").inner_text().startswith("Rejected")
+        shot(page, "worklist-tablet")
+    finally:
+        context.close()
