@@ -243,6 +243,22 @@ def test_case_page_shows_the_timeline_and_the_question_thread(
     shot(page, "case")
 
 
+def test_case_page_shows_why_a_case_was_rejected(
+    page: Page, server: Server, credentials: dict[str, Any]
+) -> None:
+    task = fhir_get(server, credentials["admin_token"], "Task/task-reid")
+    reasons = [c["display"] for c in task["statusReason"]["coding"]] + [
+        task["statusReason"]["text"]
+    ]
+    sign_in(page, server, credentials, "coord.silva")
+    page.wait_for_url("**/app/worklist.html")
+    page.goto(f"{server.base}/app/case.html?task=task-reid")
+    page.locator("#eligibility-verdict").wait_for()
+    assert page.locator("#eligibility-verdict").inner_text() == "Not eligible"
+    assert page.locator("#eligibility li").all_inner_texts() == reasons
+    shot(page, "case-rejected")
+
+
 def test_expert_sees_their_queue(page: Page, server: Server, credentials: dict[str, Any]) -> None:
     expected = fhir_get(
         server,
