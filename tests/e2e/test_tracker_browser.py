@@ -288,7 +288,9 @@ def test_wrong_party_case_url_shows_the_access_denied_page(
     problem = page.get_by_role("alert")
     problem.get_by_role("heading").wait_for()
     assert problem.get_by_role("heading").inner_text().startswith("Access denied")
+    assert page.locator("h1").inner_text() == "Access denied"
     assert page.locator("#view section").count() == 0  # nothing of the case is shown
+    assert problem.locator("p").first.inner_text() == f"Task/{task_id} is not known"
     shot(page, "forbidden")
 
 

@@ -142,15 +142,19 @@ export function showProblem(err) {
   // exists; both are the same "access denied" page to the user.
   const denied = err.forbidden || status === 403;
   const title = denied && status === 404 ? "Access denied (404: no such case, or not yours)" : TITLES[status];
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("h2", {}, title || "Something went wrong"),
     el("p", { class: "problem-text" }, err.message || String(err)),
     denied ? el("p", {}, "This case belongs to another party, or your role may not see it. ", el("a", { href: "/app/" }, "Back to your start page")) : null,
     status === 401 ? el("p", {}, el("button", { type: "button", onclick: () => signIn(location.pathname + location.search) }, "Sign in again")) : null,
-  );
+  ].filter(Boolean));
   box.hidden = false;
   box.dataset.status = String(status);
-  if (denied) box.dataset.page = "forbidden";
+  if (denied) {
+    box.dataset.page = "forbidden";
+    document.querySelector("h1").textContent = "Access denied";
+    document.title = "Access denied — Consilium tracker";
+  }
   document.body.dataset.problem = String(status);
   box.focus();
 }

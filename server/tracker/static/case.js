@@ -1,7 +1,7 @@
 // Case page: the case Task, its timeline (Provenance), eligibility, questions and answers, and
 // the report with its PDF. Each section asks the FHIR API itself, so a party that may not see a
 // part (an insurer and Provenance) gets that section's error, not a broken page.
-import { caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, showProblem, timeLeft } from "/app/app.js";
+import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, showProblem, timeLeft } from "/app/app.js";
 
 function section(id, title, ...body) {
   return el("section", { class: "card", id, "aria-labelledby": `${id}-h` }, el("h2", { id: `${id}-h` }, title), ...body);
@@ -90,7 +90,7 @@ async function reports(requestId) {
 async function main() {
   if (!requireSession()) return;
   const id = new URLSearchParams(location.search).get("task");
-  if (!id) throw Object.assign(new Error("No case given: open a case from your worklist."), { status: 400 });
+  if (!id) throw new Problem(400, "No case given: open a case from your worklist.");
   const task = await fhir(`Task/${encodeURIComponent(id)}`).catch((err) => {
     if (err.status === 403 || err.status === 404) err.forbidden = true;
     throw err;
