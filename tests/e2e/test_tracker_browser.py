@@ -173,7 +173,10 @@ def test_coordinator_opens_a_case_from_the_worklist(
     page.wait_for_url("**/app/case.html?task=*")
     page.locator("#report article").first.wait_for()
     assert page.locator("#eligibility-verdict").inner_text() == "Eligible"
-    assert page.locator("#report a[download]").count() >= 1
+    with page.expect_download() as info:
+        page.locator("#report a[download]").first.click()
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-")
 
 
 def user_token(server: Server, user: str) -> str:
