@@ -297,18 +297,22 @@ def test_wrong_party_case_url_shows_the_access_denied_page(
     shot(page, "forbidden")
 
 
-def test_sign_out_forgets_the_token(
+def test_sign_out_forgets_and_revokes_the_token(
     page: Page, server: Server, credentials: dict[str, Any]
 ) -> None:
     sign_in(page, server, credentials, "coord.silva")
     page.wait_for_url("**/app/worklist.html")
-    page.get_by_role("button", name="Sign out").click()
+    stored = page.evaluate("sessionStorage.getItem('consilium.tracker.session')")
+    token = json.loads(stored)["token"]
+    with page.expect_response("**/oauth/revoke") as revoked:
+        page.get_by_role("button", name="Sign out").click()
+    assert revoked.value.status == 200
     page.wait_for_url(f"{server.base}/app/")
     page.goto(f"{server.base}/app/worklist.html")
-    assert (
-        page.get_by_role("alert").get_by_role("heading").inner_text()
-        == "Your sign-in has expired (401)"
-    )
+    heading = page.get_by_role("alert").get_by_role("heading")
+    assert heading.inner_text() == "Your sign-in has expired (401)"
+    r = httpx.get(f"{server.base}/fhir/Task?_count=1", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
 
 
 def test_worklist_fits_a_tablet_and_works_from_the_keyboard(

@@ -67,15 +67,18 @@ export function session() {
   return s && s.expires > Date.now() ? s : null;
 }
 
-export function signOut() {
+/** Forget the token and revoke it, so it stops working at once (not only when it expires). */
+export async function signOut() {
   const s = session();
   sessionStorage.removeItem(KEY);
-  if (s) {
-    // Best effort: the access token stops working at once, not only when it expires.
-    fetch("/oauth/revoke", {
+  if (!s) return;
+  try {
+    await fetch("/oauth/revoke", {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ token: s.token, client_id: CLIENT_ID }), keepalive: true,
-    }).catch(() => {});
+      body: new URLSearchParams({ token: s.token, client_id: CLIENT_ID }),
+    });
+  } catch {
+    // Best effort: the token is gone from this browser either way.
   }
 }
 
@@ -171,7 +174,7 @@ export function chrome() {
       c.role === "specialist" ? el("a", { href: "/app/queue.html" }, "My queue") : null);
     who.replaceChildren(nav,
       el("span", { class: "user" }, `${c.sub || ""} · ${c.role || "no role"}${c.org ? ` · ${c.org}` : ""}`),
-      el("button", { type: "button", id: "sign-out", onclick: () => { signOut(); location.assign("/app/"); } }, "Sign out"));
+      el("button", { type: "button", id: "sign-out", onclick: async () => { await signOut(); location.assign("/app/"); } }, "Sign out"));
   } else {
     who.replaceChildren(el("button", { type: "button", id: "sign-in", onclick: () => signIn(location.pathname + location.search) }, "Sign in"));
   }
