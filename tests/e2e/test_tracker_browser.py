@@ -279,6 +279,47 @@ def test_expert_sees_their_queue(page: Page, server: Server, credentials: dict[s
     shot(page, "expert-queue")
 
 
+OPEN = "status=requested,received,accepted,in-progress,on-hold"
+
+
+@pytest.mark.parametrize("user", ["dr.patel", "insurer.maple"])
+def test_clinic_and_insurer_see_only_their_own_cases(
+    page: Page, server: Server, credentials: dict[str, Any], user: str
+) -> None:
+    token = user_token(server, user)
+    own = fhir_get(server, token, f"Task?{CASE}&{OPEN}&_summary=count")["total"]
+    everyone = fhir_get(server, credentials["admin_token"], f"Task?{CASE}&{OPEN}&_summary=count")
+    assert 0 < own < everyone["total"]  # the party rules narrow the same search
+    sign_in(page, server, credentials, user)
+    page.wait_for_url("**/app/cases.html")
+    caption = page.locator("table.cases caption").first
+    caption.wait_for()
+    assert caption.inner_text().startswith(f"Open: {own} cases")
+    shot(page, f"my-cases-{user.split('.')[0]}")
+
+
+def test_insurer_case_page_shows_status_but_no_clinical_text(
+    page: Page, server: Server, credentials: dict[str, Any]
+) -> None:
+    token = user_token(server, "insurer.maple")
+    task = fhir_get(server, token, f"Task?{CASE}&status=completed&_count=1")["entry"][0]["resource"]
+    sign_in(page, server, credentials, "insurer.maple")
+    page.wait_for_url("**/app/cases.html")
+    page.goto(f"{server.base}/app/case.html?task={task['id']}")
+    page.locator("#report h3, #report p").first.wait_for()
+    assert page.locator("#case-status").inner_text().startswith("completed")
+    assert "Not available (403)" in page.locator("#timeline").inner_text()
+    report = fhir_get(
+        server,
+        credentials["admin_token"],
+        f"DiagnosticReport?based-on={task['focus']['reference']}",
+    )
+    conclusion = report["entry"][0]["resource"]["conclusion"]
+    assert conclusion not in page.locator("main").inner_text()
+    assert page.locator("#report .redacted").count() == 1
+    shot(page, "case-insurer")
+
+
 def test_wrong_party_case_url_shows_the_access_denied_page(
     page: Page, server: Server, credentials: dict[str, Any]
 ) -> None:

@@ -85,6 +85,7 @@ export async function signOut() {
 export function homeFor(claims) {
   if (claims.role === "coordinator") return "/app/worklist.html";
   if (claims.role === "specialist") return "/app/queue.html";
+  if (claims.role === "clinic" || claims.role === "insurer") return "/app/cases.html";
   return "/app/";
 }
 
@@ -171,7 +172,8 @@ export function chrome() {
     const c = s.claims;
     const nav = el("nav", { "aria-label": "Main" },
       c.role === "coordinator" ? el("a", { href: "/app/worklist.html" }, "Worklist") : null,
-      c.role === "specialist" ? el("a", { href: "/app/queue.html" }, "My queue") : null);
+      c.role === "specialist" ? el("a", { href: "/app/queue.html" }, "My queue") : null,
+      ["clinic", "insurer"].includes(c.role) ? el("a", { href: "/app/cases.html" }, "My cases") : null);
     who.replaceChildren(nav,
       el("span", { class: "user" }, `${c.sub || ""} · ${c.role || "no role"}${c.org ? ` · ${c.org}` : ""}`),
       el("button", { type: "button", id: "sign-out", onclick: async () => { await signOut(); location.assign("/app/"); } }, "Sign out"));

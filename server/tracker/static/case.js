@@ -75,6 +75,9 @@ function pdfLink(report) {
   return el("p", { class: "muted" }, "The PDF has no content.");
 }
 
+// The server tags what it redacts for a party (an insurer's view of a report).
+const redacted = (r) => ((r.meta && r.meta.security) || []).some((c) => c.code === "REDACTED");
+
 async function reports(requestId) {
   const b = await fhir(`DiagnosticReport?based-on=ServiceRequest/${encodeURIComponent(requestId)}&_count=20`);
   const list = matches(b);
@@ -84,7 +87,7 @@ async function reports(requestId) {
     el("p", { class: "muted" }, `Issued ${formatDate(r.issued)}`),
     r.conclusion ? el("p", {}, r.conclusion) : null,
     (r.conclusionCode || []).length ? el("p", {}, "Outcome: ", r.conclusionCode.map(codeText).join(", ")) : null,
-    pdfLink(r))));
+    redacted(r) ? el("p", { class: "muted redacted" }, "Clinical content is withheld from your organization (the server redacted it).") : pdfLink(r))));
 }
 
 async function main() {

@@ -6,7 +6,7 @@ const view = document.getElementById("view");
 if (s && homeFor(s.claims) !== "/app/") {
   location.replace(homeFor(s.claims));
 } else if (s) {
-  view.replaceChildren(el("p", {}, `Signed in as ${s.claims.sub} (${s.claims.role || "no role"}). The tracker has pages for coordinators and experts so far.`));
+  view.replaceChildren(el("p", {}, `Signed in as ${s.claims.sub} (${s.claims.role || "no role"}). The tracker has pages for coordinators, experts, clinics and insurers; your account has no party role.`));
 } else {
   view.replaceChildren(
     el("p", {}, "Sign in with your Consilium account to see your cases."),
