@@ -121,6 +121,19 @@ def test_sign_in_page_is_the_servers_own(
     shot(page, "sign-in")
 
 
+def test_denying_on_the_sign_in_page_shows_the_refusal(page: Page, server: Server) -> None:
+    page.goto(f"{server.base}/app/")
+    page.get_by_role("button", name="Sign in").first.click()
+    page.wait_for_url("**/oauth/authorize**")
+    page.get_by_label("User name").fill("coord.silva")
+    page.get_by_label("Password").fill("not-needed-to-deny")
+    page.get_by_role("button", name="Deny").click()
+    page.wait_for_url("**/app/callback.html**")
+    alert = page.get_by_role("alert")
+    alert.get_by_role("heading").wait_for()
+    assert alert.locator("p").first.inner_text() == "Sign-in refused: access_denied"
+
+
 def test_coordinator_sees_worklist_counts_matching_the_fhir_searches(
     page: Page, server: Server, credentials: dict[str, Any]
 ) -> None:
