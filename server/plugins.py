@@ -18,6 +18,7 @@ def default_plugins() -> list[Plugin]:
     from server.bundles.plugin import install as bundles
     from server.operations.plugin import install as operations
     from server.search.plugin import install as search
+    from server.tracker import plugin as tracker
 
     return [
         search,  # index provider + capability details; before anything writes resources
@@ -27,4 +28,5 @@ def default_plugins() -> list[Plugin]:
         operations,  # $operations in the CapabilityStatement (router: server/app.py)
         smart.smart_plugin,  # last: its PRE_WRITE hook records ownership of the final resource
         audit.audit_plugin,
+        tracker,  # the /app web app and its OAuth client; after smart (it needs state.auth)
     ]
