@@ -17,13 +17,14 @@ export const MASKED = "fewer than 5";
 export function barChart(id, title, rows, { unit = "", valueHeader = "Count" } = {}) {
   const shown = (r) => (r.masked ? MASKED : `${r.value}${unit}`);
   const max = Math.max(1, ...rows.filter((r) => !r.masked).map((r) => r.value || 0));
-  const rowH = 26, labelW = 190, barW = 320, width = labelW + barW + 110;
+  const rowH = 26, labelW = 250, barW = 240, width = labelW + barW + 150;
   const height = Math.max(rowH, rows.length * rowH) + 8;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-labelledby": `${id}-title` });
   chart.append(svg("title", { id: `${id}-title` }, `${title}: ${rows.map((r) => `${r.label} ${shown(r)}`).join(", ") || "no data"}`));
   rows.forEach((r, i) => {
     const y = 4 + i * rowH;
-    chart.append(svg("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "chart-label" }, r.label));
+    const label = r.label.length > 30 ? `${r.label.slice(0, 29)}…` : r.label;
+    chart.append(svg("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "chart-label" }, label));
     const w = r.masked ? 12 : Math.round(((r.value || 0) / max) * barW);
     chart.append(svg("rect", { x: labelW, y: y + 4, width: Math.max(w, 1), height: rowH - 8, class: r.masked ? "bar masked" : "bar" }));
     chart.append(svg("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, shown(r)));

@@ -43,13 +43,15 @@ async function render(form) {
   const slaRows = months.map((m, i) => ({ label: m, value: pop(group(monthly[i], "sla-breaches"), "numerator").count ?? 0, masked: false }));
   const total = pop(group(report, "cases"), "initial-population").count ?? 0;
   const days = (q) => (q && q.value !== undefined ? q.value : null);
+  const opinionsText = `${pop(opinions, "numerator").count ?? 0} / ${pop(opinions, "denominator").count ?? 0}` +
+    ((pop(opinions, "unlimited-allowance").count || 0) ? ` (+${pop(opinions, "unlimited-allowance").count} unlimited)` : "");
+  const figure = (id, label, text) => el("div", {}, el("dt", {}, label), el("dd", { id }, text));
   const summary = el("dl", { class: "figures", id: "summary" },
-    el("dt", {}, "Cases submitted"), el("dd", { id: "fig-cases" }, String(total)),
-    el("dt", {}, "Median turnaround"), el("dd", { id: "fig-median" }, days(median) === null ? "no completed cases" : `${days(median)} business days`),
-    el("dt", {}, "90th percentile turnaround"), el("dd", { id: "fig-p90" }, days(p90) === null ? "no completed cases" : `${days(p90)} business days`),
-    el("dt", {}, "SLA breaches"), el("dd", { id: "fig-sla" }, `${pop(sla, "numerator").count ?? 0} of ${pop(sla, "denominator").count ?? 0}`),
-    el("dt", {}, "Opinions used / allowed"), el("dd", { id: "fig-opinions" }, `${pop(opinions, "numerator").count ?? 0} / ${pop(opinions, "denominator").count ?? 0}` +
-      ((pop(opinions, "unlimited-allowance").count || 0) ? ` (+${pop(opinions, "unlimited-allowance").count} unlimited)` : "")));
+    figure("fig-cases", "Cases submitted", String(total)),
+    figure("fig-median", "Median turnaround", days(median) === null ? "no completed cases" : `${days(median)} business days`),
+    figure("fig-p90", "90th percentile turnaround", days(p90) === null ? "no completed cases" : `${days(p90)} business days`),
+    figure("fig-sla", "SLA breaches", `${pop(sla, "numerator").count ?? 0} of ${pop(sla, "denominator").count ?? 0}`),
+    figure("fig-opinions", "Opinions used / allowed", opinionsText));
   const planRows = strataRows(report, "opinions", "plan", "numerator").map((r, i) => {
     const allowed = strataRows(report, "opinions", "plan", "denominator")[i];
     return { ...r, label: `${r.label} (allowed ${allowed.value ?? 0})` };
