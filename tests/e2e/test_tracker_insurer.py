@@ -361,3 +361,41 @@ def test_reassign_to_the_current_expert_shows_the_servers_refusal(
     assert "already holds this case" in error.inner_text()
     unchanged = fhir_get(server, credentials["admin_token"], f"Task/{task['id']}")
     assert unchanged["owner"] == task["owner"]
+
+
+def test_specialist_dashboard_shows_the_servers_refusal(
+    page: Page, server: Server, credentials: dict[str, Any]
+) -> None:
+    sign_in(page, server, credentials, "expert.cardiology")
+    page.wait_for_url("**/app/queue.html")
+    page.goto(f"{server.base}/app/dashboard.html")
+    heading = page.get_by_role("alert").get_by_role("heading")
+    heading.wait_for()
+    assert heading.inner_text().startswith("Access denied (403)")
+    assert page.locator("#fig-cases").count() == 0
+
+
+def test_dashboard_month_from_the_keyboard_on_a_tablet(
+    browser: Browser, server: Server, credentials: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 768, "height": 1024})
+    try:
+        page = context.new_page()
+        sign_in(page, server, credentials, "insurer.maple")
+        page.wait_for_url("**/app/cases.html")
+        page.goto(f"{server.base}/app/dashboard.html")
+        page.locator("#fig-cases").wait_for()
+        month = datetime.now(UTC).strftime("%Y-%m")
+        page.get_by_label("Month", exact=True).first.focus()
+        page.keyboard.press("Space")  # the radio button "Month"
+        page.get_by_role("button", name="Show").focus()
+        page.keyboard.press("Enter")
+        page.locator("#chart-sla td").first.wait_for()
+        page.wait_for_function("document.querySelectorAll('#chart-sla td').length === 1")
+        report = fhir_get(server, page_token(page), f"$second-opinion-stats?period={month}")
+        total = report["group"][0]["population"][0]["count"]
+        assert page.locator("#fig-cases").inner_text() == str(total)
+        assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        shot(page, "dashboard-tablet")
+    finally:
+        context.close()

@@ -17,7 +17,7 @@ export const MASKED = "fewer than 5";
 export function barChart(id, title, rows, { unit = "", valueHeader = "Count" } = {}) {
   const shown = (r) => (r.masked ? MASKED : `${r.value}${unit}`);
   const max = Math.max(1, ...rows.filter((r) => !r.masked).map((r) => r.value || 0));
-  const rowH = 26, labelW = 250, barW = 240, width = labelW + barW + 150;
+  const rowH = 26, labelW = 250, barW = 240, width = labelW + barW + 180;
   const height = Math.max(rowH, rows.length * rowH) + 8;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-labelledby": `${id}-title` });
   chart.append(svg("title", { id: `${id}-title` }, `${title}: ${rows.map((r) => `${r.label} ${shown(r)}`).join(", ") || "no data"}`));
