@@ -399,3 +399,34 @@ def test_dashboard_month_from_the_keyboard_on_a_tablet(
         shot(page, "dashboard-tablet")
     finally:
         context.close()
+
+
+def test_reassign_dialog_works_from_the_keyboard_and_escape_changes_nothing(
+    page: Page, server: Server, credentials: dict[str, Any]
+) -> None:
+    task = accepted_case(server, credentials)
+    sign_in(page, server, credentials, "coord.silva")
+    page.wait_for_url("**/app/worklist.html")
+    page.goto(f"{server.base}/app/worklist.html?folder=awaiting-expert")
+    button = page.locator(f"button.reassign[data-task='{task['id']}']")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.locator("#reassign-dialog[open]").wait_for()
+    assert page.evaluate("document.activeElement.id") == "reassign-reason"
+    page.keyboard.press("Escape")
+    page.locator("#reassign-dialog").wait_for(state="detached")
+    unchanged = fhir_get(server, credentials["admin_token"], f"Task/{task['id']}")
+    assert unchanged["owner"] == task["owner"]
+
+
+def test_member_lookup_asks_for_both_policy_and_certificate(
+    page: Page, server: Server, credentials: dict[str, Any]
+) -> None:
+    sign_in(page, server, credentials, "insurer.maple")
+    page.wait_for_url("**/app/cases.html")
+    page.goto(f"{server.base}/app/members.html")
+    page.get_by_label("Group policy").fill("GP-40213")
+    page.get_by_role("button", name="Look up").click()
+    status = page.locator("#result [role=status]")
+    status.wait_for()
+    assert status.inner_text().startswith("Enter the group policy and certificate number")
