@@ -184,6 +184,10 @@ def test_insurer_dashboard_matches_the_stats_operation_and_shows_no_clinical_tex
         f"DiagnosticReport?based-on={task['resource']['focus']['reference']}",
     )
     assert report_dr["entry"][0]["resource"]["conclusion"] not in page.locator("main").inner_text()
+    request = fhir_get(server, credentials["admin_token"], task["resource"]["focus"]["reference"])
+    reasons = [rc["text"] for rc in request.get("reasonCode", []) if rc.get("text")]
+    assert reasons
+    assert not any(r in page.locator("main").inner_text() for r in reasons)
     shot(page, "dashboard-insurer")
 
 
