@@ -173,7 +173,9 @@ export function chrome() {
     const nav = el("nav", { "aria-label": "Main" },
       c.role === "coordinator" ? el("a", { href: "/app/worklist.html" }, "Worklist") : null,
       c.role === "specialist" ? el("a", { href: "/app/queue.html" }, "My queue") : null,
-      ["clinic", "insurer"].includes(c.role) ? el("a", { href: "/app/cases.html" }, "My cases") : null);
+      ["clinic", "insurer"].includes(c.role) ? el("a", { href: "/app/cases.html" }, "My cases") : null,
+      c.role === "insurer" ? el("a", { href: "/app/members.html" }, "Members") : null,
+      ["coordinator", "insurer"].includes(c.role) ? el("a", { href: "/app/dashboard.html" }, "Dashboard") : null);
     who.replaceChildren(nav,
       el("span", { class: "user" }, `${c.sub || ""} · ${c.role || "no role"}${c.org ? ` · ${c.org}` : ""}`),
       el("button", { type: "button", id: "sign-out", onclick: async () => { await signOut(); location.assign("/app/"); } }, "Sign out"));

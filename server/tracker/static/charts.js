@@ -1,0 +1,41 @@
+// Small inline-SVG charts (no library): a horizontal bar chart that is also a table, so every
+// figure has a text alternative. Masked cells (small-number suppression, docs/stats.md) are drawn
+// as a hatched stub and read "fewer than 5"; they are never given a number.
+import { el } from "/app/app.js";
+
+const NS = "http://www.w3.org/2000/svg";
+const svg = (tag, attrs = {}, text) => {
+  const node = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+};
+
+export const MASKED = "fewer than 5";
+
+/** rows: [{label, value (number|null), masked}]; returns a <figure> with an SVG and a table. */
+export function barChart(id, title, rows, { unit = "", valueHeader = "Count" } = {}) {
+  const shown = (r) => (r.masked ? MASKED : `${r.value}${unit}`);
+  const max = Math.max(1, ...rows.filter((r) => !r.masked).map((r) => r.value || 0));
+  const rowH = 26, labelW = 250, barW = 240, width = labelW + barW + 180;
+  const height = Math.max(rowH, rows.length * rowH) + 8;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-labelledby": `${id}-title` });
+  chart.append(svg("title", { id: `${id}-title` }, `${title}: ${rows.map((r) => `${r.label} ${shown(r)}`).join(", ") || "no data"}`));
+  rows.forEach((r, i) => {
+    const y = 4 + i * rowH;
+    const label = r.label.length > 30 ? `${r.label.slice(0, 29)}…` : r.label;
+    chart.append(svg("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "chart-label" }, label));
+    const w = r.masked ? 12 : Math.round(((r.value || 0) / max) * barW);
+    chart.append(svg("rect", { x: labelW, y: y + 4, width: Math.max(w, 1), height: rowH - 8, class: r.masked ? "bar masked" : "bar" }));
+    chart.append(svg("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, shown(r)));
+  });
+  const table = el("table", { class: "cases chart-table" },
+    el("caption", {}, `${title} (table)`),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Category"), el("th", { scope: "col" }, valueHeader))),
+    el("tbody", {}, rows.length
+      ? rows.map((r) => el("tr", {}, el("th", { scope: "row" }, r.label), el("td", { "data-value": r.masked ? "masked" : String(r.value) }, shown(r))))
+      : el("tr", {}, el("td", { colspan: "2" }, "No data."))));
+  return el("figure", { class: "chart", id },
+    el("figcaption", {}, el("h2", {}, title)), rows.length ? chart : null,
+    el("details", { open: true }, el("summary", {}, "Figures as a table"), table));
+}
