@@ -1,7 +1,8 @@
 // Case page: the case Task, its timeline (Provenance), eligibility, questions and answers, and
 // the report with its PDF. Each section asks the FHIR API itself, so a party that may not see a
 // part (an insurer and Provenance) gets that section's error, not a broken page.
-import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, showProblem, timeLeft } from "/app/app.js";
+import { actionsFor } from "/app/actions.js";
+import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, session, showProblem, timeLeft } from "/app/app.js";
 
 function section(id, title, ...body) {
   return el("section", { class: "card", id, "aria-labelledby": `${id}-h` }, el("h2", { id: `${id}-h` }, title), ...body);
@@ -113,7 +114,9 @@ async function main() {
     part("questions", "Questions and answers", () => thread(requestId)),
     part("report", "Report", () => reports(requestId)),
   ]);
-  document.getElementById("view").replaceChildren(summary, ...parts);
+  // What this user may do here (the assigned expert, the case's clinic): actions.js.
+  const actions = await actionsFor(task, requestId, session().claims).catch((err) => [section("actions", "Actions", el("p", { class: "problem-text", role: "status" }, `Not available (${err.status || "error"}): ${err.message}`))]);
+  document.getElementById("view").replaceChildren(summary, ...actions, ...parts);
 }
 
 main().catch(showProblem);
