@@ -3,7 +3,7 @@ against a real ``consilium serve --seed`` (auth on): the assigned expert starts 
 asks a question, the clinic answers, the expert files the final report (refused by
 ``$validate`` first, then fixed), the clinic downloads the PDF, the insurer sees the status and
 no conclusion. The seed's ``task-hughes`` is accepted and assigned to ``expert.nephrology``, its
-requester is St Brigid's ``dr.walsh``, its member is insured by Maple Mutual.
+requester is St Brigid's ``dr.walsh``, its member is insured by Albion Health.
 
 Helpers are copied from ``test_tracker_browser.py`` (a module of its own, its own server).
 """
@@ -29,7 +29,7 @@ CHROMIUM = next(
 TASK = "task-hughes"
 EXPERT = "expert.nephrology"
 CLINIC = "dr.walsh"
-INSURER = "insurer.maple"
+INSURER = "insurer.albion"
 CONCLUSION = "Chronic kidney disease stage 3b confirmed; continue the proposed plan."
 
 try:
