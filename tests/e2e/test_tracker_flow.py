@@ -11,6 +11,8 @@ Helpers are copied from ``test_tracker_browser.py`` (a module of its own, its ow
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,7 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     # The clinic answers it.
     clinic = open_case_as(browser, server, credentials, CLINIC)
     clinic.locator("#answer form").first.wait_for()
+    assert clinic.locator("#report-form, #question-form, #start-review").count() == 0
     clinic.get_by_label("Your answer").fill("eGFR 38 mL/min/1.73m2 last week.")
     clinic.get_by_role("button", name="Send the answer").click()
     clinic.locator("#questions li:nth-child(2)").wait_for()
@@ -177,3 +180,57 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     assert insurer.locator("#case-status").inner_text().startswith("completed")
     assert CONCLUSION not in insurer.locator("main").inner_text()
     shot(insurer, "flow-insurer")
+
+
+def user_token(server: Server, user: str) -> str:
+    """A demo user's access token, as ``consilium token`` makes it for the README examples."""
+    out = subprocess.run(
+        [sys.executable, "-m", "server.cli", "token", "--user", user]
+        + ["--port", str(server.port), "--data-dir", str(server.log.parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return out.stdout.strip()
+
+
+def test_expert_declines_with_a_reason_and_the_case_moves_on(
+    browser: Browser, server: Server, credentials: dict[str, Any]
+) -> None:
+    # The README walkthrough's submission: matched to expert.oncology (exp-oncology-ca).
+    clinic = user_token(server, "dr.patel")
+    bundle = json.loads((ROOT / "docs" / "examples" / "case-moreau.json").read_text())
+    r = httpx.post(
+        f"{server.base}/fhir", json=bundle, headers={"Authorization": f"Bearer {clinic}"}
+    )
+    assert r.status_code == 200, r.text
+    sr = next(
+        e["response"]["location"].split("/")[1]
+        for e in r.json()["entry"]
+        if e["response"]["location"].startswith("ServiceRequest/")
+    )
+    admin = {"Authorization": f"Bearer {credentials['admin_token']}"}
+    task = httpx.get(f"{server.base}/fhir/Task?focus=ServiceRequest/{sr}", headers=admin).json()
+    task_id = task["entry"][0]["resource"]["id"]
+    assert task["entry"][0]["resource"]["owner"]["reference"] == "PractitionerRole/exp-oncology-ca"
+
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{server.base}/app/case.html?task={task_id}")
+    page.get_by_role("button", name="Sign in").first.click()
+    page.wait_for_url("**/oauth/authorize**")
+    page.get_by_label("User name").fill("expert.oncology")
+    page.get_by_label("Password").fill(credentials["users"]["expert.oncology"])
+    page.get_by_role("button", name="Sign in and allow").click()
+    page.locator("#decline-form").wait_for()
+    page.get_by_role("button", name="Decline").click()  # no reason: refused in the page
+    alert = page.locator("#decline-form [role=alert]")
+    alert.wait_for()
+    assert alert.inner_text() == "Give a reason for declining."
+    assert page.get_by_label("Reason for declining (required)").get_attribute("aria-invalid")
+    page.get_by_label("Reason for declining (required)").fill("no capacity this week")
+    page.get_by_role("button", name="Decline").click()
+    page.get_by_text("Declined: the case has left your queue.").wait_for()
+    after = httpx.get(f"{server.base}/fhir/Task/{task_id}", headers=admin).json()
+    assert after.get("owner", {}).get("reference") != "PractitionerRole/exp-oncology-ca"
+    shot(page, "flow-declined")
