@@ -185,8 +185,10 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
 def user_token(server: Server, user: str) -> str:
     """A demo user's access token, as ``consilium token`` makes it for the README examples."""
     out = subprocess.run(
-        [sys.executable, "-m", "server.cli", "token", "--user", user]
-        + ["--port", str(server.port), "--data-dir", str(server.log.parent)],
+        [
+            *(sys.executable, "-m", "server.cli", "token", "--user", user),
+            *("--port", str(server.port), "--data-dir", str(server.log.parent)),
+        ],
         capture_output=True,
         text=True,
         check=True,
