@@ -143,7 +143,9 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     clinic.get_by_label("Your answer").fill("eGFR 38 mL/min/1.73m2 last week.")
     clinic.get_by_role("button", name="Send the answer").click()
     clinic.locator("#questions li:nth-child(2)").wait_for()
-    assert "eGFR 38" in clinic.locator("#questions").inner_text()
+    answer = clinic.locator("#questions li", has_text="eGFR 38").inner_text()
+    assert answer.startswith("Answer")
+    assert "from PractitionerRole/role-doc-st-brigid-walsh" in answer  # sender, as in reply.json
     assert task_state(server, credentials) == ("in-progress", "under-review")
     shot(clinic, "flow-clinic-answered")
 

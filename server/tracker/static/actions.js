@@ -242,6 +242,13 @@ async function reportCard(task, requestId) {
 }
 
 // ---- clinic: answer open questions
+// The reply's sender, as the README's reply.json names it: the user's PractitionerRole (a
+// specialist's binding, else a clinician's fhirUser); none when the user has no role resource.
+function sender(claims) {
+  if (claims.prole) return { reference: `PractitionerRole/${claims.prole}` };
+  return String(claims.fhirUser || "").startsWith("PractitionerRole/") ? { reference: claims.fhirUser } : undefined;
+}
+
 function answerForm(question, claims) {
   const text = el("textarea", { id: `answer-${question.id}`, name: "answer", rows: "3", required: true });
   const out = el("div", { hidden: true });
@@ -262,7 +269,7 @@ function answerForm(question, claims) {
         resourceType: "Communication", status: "completed",
         inResponseTo: [{ reference: `Communication/${question.id}` }],
         subject: question.subject,
-        sender: claims.prole ? { reference: `PractitionerRole/${claims.prole}` } : undefined,
+        sender: sender(claims),
         payload: [{ contentString: text.value.trim() }],
       });
       result(out, "ok", el("p", {}, "Answer sent."));
