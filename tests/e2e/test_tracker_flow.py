@@ -166,6 +166,12 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     expert.get_by_role("button", name="Check and file the report").click()
     expert.get_by_text("Report filed (final").wait_for()
     assert task_state(server, credentials) == ("completed", "report-issued")
+    admin = {"Authorization": f"Bearer {credentials['admin_token']}"}
+    filed = httpx.get(
+        f"{server.base}/fhir/DiagnosticReport?based-on=ServiceRequest/sr-hughes", headers=admin
+    ).json()["entry"][0]["resource"]
+    assert [o["valueString"] for o in filed["contained"]] == ["eGFR 38", "No proteinuria"]
+    assert len(filed["result"]) == 2 and filed["conclusion"] == CONCLUSION
 
     # The clinic downloads the report's PDF.
     clinic.reload()
