@@ -187,6 +187,7 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     insurer.locator("#report article").first.wait_for()
     assert insurer.locator("#case-status").inner_text().startswith("completed")
     assert CONCLUSION not in insurer.locator("main").inner_text()
+    assert insurer.locator("form").count() == 0  # no actions for the insurer
     shot(insurer, "flow-insurer")
 
 
@@ -243,4 +244,9 @@ def test_expert_declines_with_a_reason_and_the_case_moves_on(
     page.get_by_text("Declined: the case has left your queue.").wait_for()
     after = httpx.get(f"{server.base}/fhir/Task/{task_id}", headers=admin).json()
     assert after.get("owner", {}).get("reference") != "PractitionerRole/exp-oncology-ca"
+    # No longer the owner: the server refuses the case file, and the page shows its reason.
+    page.get_by_role("button", name="Start review").click()
+    refusal = page.locator("#review [role=alert]")
+    refusal.wait_for()
+    assert refusal.inner_text().startswith(("Refused (403)", "Refused (404)"))
     shot(page, "flow-declined")

@@ -48,7 +48,9 @@ function result(box, kind, ...content) {
 
 function problemContent(err) {
   const issues = err instanceof Problem ? err.issues : [];
-  return [el("p", {}, `Refused${err.status ? ` (${err.status})` : ""}: ${err.message}`), issues.length ? issueList(issues) : null];
+  const head = `Refused${err.status ? ` (${err.status})` : ""}`;
+  // The OperationOutcome's issues when there are any (the message is made of them), else the message.
+  return issues.length ? [el("p", {}, `${head}:`), issueList(issues)] : [el("p", {}, `${head}: ${err.message}`)];
 }
 
 const post = (path, body) => fhir(path, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify(body) });
