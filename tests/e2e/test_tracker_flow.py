@@ -162,8 +162,20 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     assert "error" in issues.first.inner_text()
     shot(expert, "flow-report-refused")
     assert task_state(server, credentials)[0] == "in-progress"  # nothing was filed
-    expert.locator("#report-outcomes input[type=checkbox]").first.check()
-    expert.get_by_role("button", name="Check and file the report").click()
+    assert expert.evaluate("document.activeElement.id") == "report-result"  # read out
+    # The outcomes offered are the guide's value set, as $expand gives it.
+    expansion = httpx.get(
+        f"{server.base}/fhir/ValueSet/$expand",
+        params={"url": "https://consilium.health/fhir/ValueSet/second-opinion-outcome"},
+        headers={"Authorization": f"Bearer {credentials['admin_token']}"},
+    ).json()["expansion"]["contains"]
+    offered = expert.locator("#report-outcomes input").evaluate_all("i => i.map(x => x.value)")
+    assert offered == [c["code"] for c in expansion]
+    # Fixed from the keyboard: tick an outcome with Space, submit with Enter.
+    expert.locator("#outcome-confirm-diagnosis").focus()
+    expert.keyboard.press("Space")
+    expert.locator("#report-submit").focus()
+    expert.keyboard.press("Enter")
     expert.get_by_text("Report filed (final").wait_for()
     assert task_state(server, credentials) == ("completed", "report-issued")
     admin = {"Authorization": f"Bearer {credentials['admin_token']}"}
