@@ -143,8 +143,10 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     clinic.get_by_label("Your answer").fill("eGFR 38 mL/min/1.73m2 last week.")
     clinic.get_by_role("button", name="Send the answer").click()
     clinic.locator("#questions li:nth-child(2)").wait_for()
-    answer = clinic.locator("#questions li", has_text="eGFR 38").inner_text()
-    assert answer.startswith("Answer")
+    thread = clinic.locator("#questions li").all_inner_texts()
+    assert [t.split(" ")[0] for t in thread] == ["Question", "Answer"]  # oldest first
+    answer = thread[1]
+    assert "eGFR 38" in answer
     assert "from PractitionerRole/role-doc-st-brigid-walsh" in answer  # sender, as in reply.json
     assert task_state(server, credentials) == ("in-progress", "under-review")
     shot(clinic, "flow-clinic-answered")

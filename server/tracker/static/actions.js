@@ -150,7 +150,7 @@ function questionCard(task, requestId) {
     }
     try {
       const c = await post("Communication", {
-        resourceType: "Communication", status: "completed",
+        resourceType: "Communication", status: "completed", sent: new Date().toISOString(),
         category: [{ coding: [{ system: CS_COMMUNICATION, code: "information-request", display: "Information request" }] }],
         basedOn: [{ reference: `ServiceRequest/${requestId}` }], subject: task.for,
         recipient: task.requester ? [task.requester] : undefined,
@@ -268,7 +268,7 @@ function answerForm(question, claims) {
     }
     try {
       await post("Communication", {
-        resourceType: "Communication", status: "completed",
+        resourceType: "Communication", status: "completed", sent: new Date().toISOString(),
         inResponseTo: [{ reference: `Communication/${question.id}` }],
         subject: question.subject,
         sender: sender(claims),

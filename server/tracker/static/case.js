@@ -48,7 +48,9 @@ function eligibility(task) {
 
 async function thread(requestId) {
   const b = await fhir(`Communication?based-on=ServiceRequest/${encodeURIComponent(requestId)}&_count=100`);
-  const msgs = matches(b).sort((x, y) => String(x.sent || "").localeCompare(String(y.sent || "")));
+  // Oldest first: `sent`, else when the server stored it (a Communication need not say `sent`).
+  const when = (c) => String(c.sent || (c.meta && c.meta.lastUpdated) || "");
+  const msgs = matches(b).sort((x, y) => when(x).localeCompare(when(y)));
   if (!msgs.length) return el("p", {}, "No questions asked.");
   return el("ol", { class: "thread" }, msgs.map((c) => el("li", {},
     el("strong", {}, c.inResponseTo ? "Answer" : "Question"), " from ", (c.sender && (c.sender.display || c.sender.reference)) || "unknown", " ",
@@ -85,7 +87,7 @@ async function reports(requestId) {
   if (!list.length) return el("p", {}, "No report yet.");
   return el("div", {}, list.map((r) => el("article", { "aria-label": `Report ${r.id}` },
     el("h3", {}, `${codeText(r.code) || "Report"} — ${r.status}`),
-    el("p", { class: "muted" }, `Issued ${formatDate(r.issued)}`),
+    el("p", { class: "muted" }, `Issued ${formatDate(r.issued || (r.meta && r.meta.lastUpdated))}`),
     r.conclusion ? el("p", {}, r.conclusion) : null,
     (r.conclusionCode || []).length ? el("p", {}, "Outcome: ", r.conclusionCode.map(codeText).join(", ")) : null,
     redacted(r) ? el("p", { class: "muted redacted" }, "Clinical content is withheld from your organization (the server redacted it).") : pdfLink(r))));
