@@ -1,7 +1,8 @@
 // Case page: the case Task, its timeline (Provenance), eligibility, questions and answers, and
 // the report with its PDF. Each section asks the FHIR API itself, so a party that may not see a
 // part (an insurer and Provenance) gets that section's error, not a broken page.
-import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, showProblem, timeLeft } from "/app/app.js";
+import { actionsFor } from "/app/actions.js";
+import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, session, showProblem, timeLeft } from "/app/app.js";
 
 function section(id, title, ...body) {
   return el("section", { class: "card", id, "aria-labelledby": `${id}-h` }, el("h2", { id: `${id}-h` }, title), ...body);
@@ -47,7 +48,9 @@ function eligibility(task) {
 
 async function thread(requestId) {
   const b = await fhir(`Communication?based-on=ServiceRequest/${encodeURIComponent(requestId)}&_count=100`);
-  const msgs = matches(b).sort((x, y) => String(x.sent || "").localeCompare(String(y.sent || "")));
+  // Oldest first: `sent`, else when the server stored it (a Communication need not say `sent`).
+  const when = (c) => String(c.sent || (c.meta && c.meta.lastUpdated) || "");
+  const msgs = matches(b).sort((x, y) => when(x).localeCompare(when(y)));
   if (!msgs.length) return el("p", {}, "No questions asked.");
   return el("ol", { class: "thread" }, msgs.map((c) => el("li", {},
     el("strong", {}, c.inResponseTo ? "Answer" : "Question"), " from ", (c.sender && (c.sender.display || c.sender.reference)) || "unknown", " ",
@@ -84,7 +87,7 @@ async function reports(requestId) {
   if (!list.length) return el("p", {}, "No report yet.");
   return el("div", {}, list.map((r) => el("article", { "aria-label": `Report ${r.id}` },
     el("h3", {}, `${codeText(r.code) || "Report"} — ${r.status}`),
-    el("p", { class: "muted" }, `Issued ${formatDate(r.issued)}`),
+    el("p", { class: "muted" }, `Issued ${formatDate(r.issued || (r.meta && r.meta.lastUpdated))}`),
     r.conclusion ? el("p", {}, r.conclusion) : null,
     (r.conclusionCode || []).length ? el("p", {}, "Outcome: ", r.conclusionCode.map(codeText).join(", ")) : null,
     redacted(r) ? el("p", { class: "muted redacted" }, "Clinical content is withheld from your organization (the server redacted it).") : pdfLink(r))));
@@ -113,7 +116,9 @@ async function main() {
     part("questions", "Questions and answers", () => thread(requestId)),
     part("report", "Report", () => reports(requestId)),
   ]);
-  document.getElementById("view").replaceChildren(summary, ...parts);
+  // What this user may do here (the assigned expert, the case's clinic): actions.js.
+  const actions = await actionsFor(task, requestId, session().claims).catch((err) => [section("actions", "Actions", el("p", { class: "problem-text", role: "status" }, `Not available (${err.status || "error"}): ${err.message}`))]);
+  document.getElementById("view").replaceChildren(summary, ...actions, ...parts);
 }
 
 main().catch(showProblem);
