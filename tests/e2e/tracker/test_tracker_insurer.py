@@ -8,103 +8,24 @@ on a page is checked against the FHIR call it comes from, made with the same use
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from tests.e2e.serve_process import Server
+from tests.e2e.tracker.kit import BROWSER_MARKS, ROOT, admin_search, shot, sign_in
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "build" / "screenshots"
 FOLDERS = ROOT / "server" / "tracker" / "static" / "folders.json"
 CASE = "code=http://hl7.org/fhir/CodeSystem/task-code|fulfill"
 CS_COMMUNICATION = "https://consilium.health/fhir/CodeSystem/case-communication"
-CHROMIUM = next(
-    (p for p in (Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser")) if p.exists()),
-    None,
-)
-
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # pragma: no cover - dev extra missing
-    sync_playwright = None  # type: ignore[assignment]
-
-pytestmark = [
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser tests need Debian's chromium: apt-get install -y chromium",
-    ),
-    pytest.mark.skipif(
-        sync_playwright is None, reason="browser tests need playwright: pip install -e '.[dev]'"
-    ),
-]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        tmp_path_factory.mktemp("tracker-insurer") / "data",
-        {"CONSILIUM_AUTH": "on"},
-        args=("--seed",),
-        timeout=180,
-    )
-    try:
-        yield srv
-    finally:
-        srv.stop()
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
-
-@pytest.fixture(scope="module")
-def credentials(server: Server) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((server.log.parent / "demo-credentials.json").read_text())
-    return data
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, server: Server, credentials: dict[str, Any], user: str) -> None:
-    page.goto(f"{server.base}/app/")
-    page.get_by_role("button", name="Sign in").first.click()
-    page.wait_for_url("**/oauth/authorize**")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(credentials["users"][user])
-    page.get_by_role("button", name="Sign in and allow").click()
-
-
-def admin_search(server: Server, credentials: dict[str, Any], query: str) -> dict[str, Any]:
-    r = httpx.get(
-        f"{server.base}/fhir/Task?{query}",
-        headers={"Authorization": f"Bearer {credentials['admin_token']}"},
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+pytestmark = BROWSER_MARKS
 
 
 def fhir_get(server: Server, token: str, path: str) -> dict[str, Any]:

@@ -13,76 +13,25 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import pytest
 
 from tests.e2e.serve_process import Server
+from tests.e2e.tracker.kit import BROWSER_MARKS, ROOT, shot
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "build" / "screenshots"
-CHROMIUM = next(
-    (p for p in (Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser")) if p.exists()),
-    None,
-)
 TASK = "task-hughes"
 EXPERT = "expert.nephrology"
 CLINIC = "dr.walsh"
 INSURER = "insurer.albion"
 CONCLUSION = "Chronic kidney disease stage 3b confirmed; continue the proposed plan."
 
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # pragma: no cover - dev extra missing
-    sync_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser tests need Debian's chromium: apt-get install -y chromium",
-    ),
-    pytest.mark.skipif(
-        sync_playwright is None, reason="browser tests need playwright: pip install -e '.[dev]'"
-    ),
-]
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        tmp_path_factory.mktemp("tracker-flow") / "data",
-        {"CONSILIUM_AUTH": "on"},
-        args=("--seed",),
-        timeout=180,
-    )
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def credentials(server: Server) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((server.log.parent / "demo-credentials.json").read_text())
-    return data
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+pytestmark = BROWSER_MARKS
 
 
 def open_case_as(browser: Browser, server: Server, credentials: dict[str, Any], user: str) -> Page:

@@ -1,0 +1,58 @@
+"""What every browser test of the tracker (/app) shares besides the fixtures (conftest.py):
+Debian's Chromium, the skip marks, screenshots, signing in on the server's own page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.serve_process import Server
+
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = next(
+    (p for p in (Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser")) if p.exists()),
+    None,
+)
+
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:  # pragma: no cover - dev extra missing
+    sync_playwright = None  # type: ignore[assignment]
+
+BROWSER_MARKS = [
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="browser tests need Debian's chromium: apt-get install -y chromium",
+    ),
+    pytest.mark.skipif(
+        sync_playwright is None, reason="browser tests need playwright: pip install -e '.[dev]'"
+    ),
+]
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, server: Server, credentials: dict[str, Any], user: str) -> None:
+    page.goto(f"{server.base}/app/")
+    page.get_by_role("button", name="Sign in").first.click()
+    page.wait_for_url("**/oauth/authorize**")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(credentials["users"][user])
+    page.get_by_role("button", name="Sign in and allow").click()
+
+
+def admin_search(server: Server, credentials: dict[str, Any], query: str) -> dict[str, Any]:
+    r = httpx.get(
+        f"{server.base}/fhir/Task?{query}",
+        headers={"Authorization": f"Bearer {credentials['admin_token']}"},
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
