@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
 from seed.loader import seed_all
-from server.app import create_app
-from tests.server.cases.kit import Kit, make_parties
+from tests.server.cases.kit import Kit, make_parties, seeded_kit
 from tests.smart_helpers import ADMIN
 
 
@@ -26,12 +24,7 @@ def _kit(app: FastAPI) -> Iterator[Kit]:
 
 @pytest.fixture(scope="module")
 def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
-    app = create_app(module_settings("cases", auth="on", admin_token=ADMIN))
-    yield from _kit(app)
-    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    cleanup.drop_database(app.state.consilium.settings.db_name)
-    cleanup.close()
-    app.state.consilium.store.close()
+    yield from seeded_kit(module_settings("cases", auth="on", admin_token=ADMIN), mongo_uri)
 
 
 @pytest.fixture

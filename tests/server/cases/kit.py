@@ -4,6 +4,7 @@ clinic pushes the file as a transaction Bundle, and every party acts with its ow
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -437,3 +438,22 @@ class Kit:
 
 def business(task: dict[str, Any]) -> str:
     return str(task["businessStatus"]["coding"][0]["code"])
+
+
+def seeded_kit(settings: Any, mongo_uri: str) -> Iterator[Kit]:
+    """A module's app with authorization on and the core demo seeded, its parties registered;
+    the database is dropped afterwards. For ``scope="module"`` fixtures (conftest.py here and in
+    tests/server/operations)."""
+    from pymongo import MongoClient
+
+    from seed.loader import seed_all
+    from server.app import create_app
+
+    app = create_app(settings)
+    seed_all(app.state.consilium, demo=True, network=False)
+    with TestClient(app, base_url="http://testserver") as client:
+        yield Kit(client, make_parties(client))
+    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    cleanup.drop_database(app.state.consilium.settings.db_name)
+    cleanup.close()
+    app.state.consilium.store.close()

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from seed.loader import seed_all
+from tests.server.cases.kit import Kit, seeded_kit
+from tests.smart_helpers import ADMIN
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
@@ -71,3 +73,9 @@ def parameters(*params: dict[str, Any]) -> dict[str, Any]:
     if params:
         body["parameter"] = list(params)
     return body
+
+
+@pytest.fixture(scope="module")
+def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
+    """Authorization on, the core demo, a bound client per party (tests/server/cases/kit.py)."""
+    yield from seeded_kit(module_settings("ops", auth="on", admin_token=ADMIN), mongo_uri)

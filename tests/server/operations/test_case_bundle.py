@@ -6,19 +6,14 @@ party tokens (``tests/server/cases/kit.py``) for what each party's document hold
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
-from seed.loader import seed_all
-from server.app import create_app
 from server.documents import document_problems
-from tests.server.cases.kit import FHIR, Kit, make_parties, ok, ref
+from tests.server.cases.kit import FHIR, Kit, ok, ref
 from tests.server.operations.conftest import FHIR_JSON, put, read
-from tests.smart_helpers import ADMIN
 
 LOINC = "http://loinc.org"
 GUIDE_SECTIONS = "https://consilium.health/fhir/CodeSystem/document-section"
@@ -383,16 +378,6 @@ def test_post_with_empty_parameters_is_allowed(demo: TestClient) -> None:
 
 
 # ------------------------------------------------------------------------------ parties
-@pytest.fixture(scope="module")
-def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
-    app = create_app(module_settings("case_document", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True, network=False)
-    with TestClient(app, base_url="http://testserver") as client:
-        yield Kit(client, make_parties(client))
-    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    cleanup.drop_database(app.state.consilium.settings.db_name)
-    cleanup.close()
-    app.state.consilium.store.close()
 
 
 def test_the_experts_document_holds_only_the_coverage_summary(kit: Kit) -> None:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
-from seed.loader import seed_all
-from server.app import create_app
 from server.documents import document_problems
-from tests.server.cases.kit import Case, Kit, make_parties, ok
+from tests.server.cases.kit import Case, Kit, ok
 from tests.server.operations.conftest import put, read
-from tests.smart_helpers import ADMIN
 
 LEAD = "exp-oncology-ca"
 SNOMED = "http://snomed.info/sct"
@@ -178,16 +173,6 @@ def test_the_operation_is_published(demo: TestClient) -> None:
 
 
 # ------------------------------------------------------------------------------ parties
-@pytest.fixture(scope="module")
-def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
-    app = create_app(module_settings("report_document", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True, network=False)
-    with TestClient(app, base_url="http://testserver") as client:
-        yield Kit(client, make_parties(client))
-    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    cleanup.drop_database(app.state.consilium.settings.db_name)
-    cleanup.close()
-    app.state.consilium.store.close()
 
 
 def reported(kit: Kit, status: str = "final") -> tuple[Case, str]:

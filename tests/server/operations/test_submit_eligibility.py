@@ -5,18 +5,13 @@ who may ask, the stored records and hostile input."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
 from auth.tokens import issue_access_token
-from seed.loader import seed_all
-from server.app import create_app
-from tests.server.cases.kit import CSC, FHIR, Kit, make_parties, ok, ref
-from tests.smart_helpers import ADMIN, bearer
+from tests.server.cases.kit import CSC, FHIR, Kit, ok, ref
+from tests.smart_helpers import bearer
 
 URL = "/fhir/CoverageEligibilityRequest/$submit"
 BASE = "http://testserver/fhir"
@@ -25,18 +20,6 @@ MB = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "co
 CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
 MAPLE = "ins-maple-mutual"
 ORG_SID = "https://consilium.health/fhir/sid/organization"
-
-
-@pytest.fixture(scope="module")
-def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
-    app = create_app(module_settings("submit", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True, network=False)
-    with TestClient(app, base_url="http://testserver") as client:
-        yield Kit(client, make_parties(client))
-    cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    cleanup.drop_database(app.state.consilium.settings.db_name)
-    cleanup.close()
-    app.state.consilium.store.close()
 
 
 def request(
