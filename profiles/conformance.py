@@ -48,6 +48,13 @@ CS_TRANSITION = canonical("case-transition", "CodeSystem")
 CS_COMMUNICATION = canonical("case-communication", "CodeSystem")
 EXT_UNEXPLAINED = canonical("unexplained-after-investigations")
 CM_ICD10 = canonical("icd10-to-covered-serious-conditions", "ConceptMap")
+PROFILE_COORDINATION_TASK = canonical("coordination-task")
+CS_COORDINATION = canonical("coordination-service", "CodeSystem")
+VS_COORDINATION = canonical("coordination-service", "ValueSet")
+CS_DOCUMENT_SECTION = canonical("document-section", "CodeSystem")
+CS_STATS = canonical("second-opinion-stats", "CodeSystem")
+MEASURE_STATS = canonical("second-opinion-stats", "Measure")
+IMPLEMENTATION_GUIDE = canonical("consilium", "ImplementationGuide")
 
 
 @cache
@@ -108,19 +115,3 @@ def profile_type(url: str) -> str | None:
     sd = lookup(url, "StructureDefinition")
     t = sd.get("type") if sd else None
     return t if isinstance(t, str) else None
-
-
-# terminology
-IMPLEMENTATION_GUIDE = canonical("consilium", "ImplementationGuide")
-
-# documents
-CS_DOCUMENT_SECTION = canonical("document-section", "CodeSystem")
-
-# stats
-MEASURE_STATS = canonical("second-opinion-stats", "Measure")
-CS_STATS = canonical("second-opinion-stats", "CodeSystem")
-
-# coordination
-PROFILE_COORDINATION_TASK = canonical("coordination-task")
-CS_COORDINATION = canonical("coordination-service", "CodeSystem")
-VS_COORDINATION = canonical("coordination-service", "ValueSet")

@@ -83,6 +83,26 @@ def concept(system: str, code: str, display: str | None = None) -> dict[str, Any
     return {"coding": [coding(system, code, display)]}
 
 
+def provider(place: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A clinic or centre of excellence as an Organization (type prov); ``extra`` goes before
+    the address, so the generated files keep their field order."""
+    return {
+        "resourceType": "Organization",
+        "id": place["id"],
+        "active": True,
+        "type": [
+            concept(
+                "http://terminology.hl7.org/CodeSystem/organization-type",
+                "prov",
+                "Healthcare Provider",
+            )
+        ],
+        "name": place["name"],
+        **extra,
+        "address": [{"city": place["city"], "state": place["state"], "country": place["country"]}],
+    }
+
+
 def business_days_after(start: date, days: int) -> date:
     d = start
     while days > 0:
@@ -170,40 +190,9 @@ class Network:
         for c in self.v["clinics"]:
             if c.get("core"):
                 continue
-            orgs.append(
-                {
-                    "resourceType": "Organization",
-                    "id": c["id"],
-                    "active": True,
-                    "type": [
-                        concept(
-                            "http://terminology.hl7.org/CodeSystem/organization-type",
-                            "prov",
-                            "Healthcare Provider",
-                        )
-                    ],
-                    "name": c["name"],
-                    "address": [{"city": c["city"], "state": c["state"], "country": c["country"]}],
-                }
-            )
+            orgs.append(provider(c))
         for c in self.v["centres"]:
-            orgs.append(
-                {
-                    "resourceType": "Organization",
-                    "id": c["id"],
-                    "active": True,
-                    "type": [
-                        concept(
-                            "http://terminology.hl7.org/CodeSystem/organization-type",
-                            "prov",
-                            "Healthcare Provider",
-                        )
-                    ],
-                    "name": c["name"],
-                    "telecom": [{"system": "url", "value": c["url"]}],
-                    "address": [{"city": c["city"], "state": c["state"], "country": c["country"]}],
-                }
-            )
+            orgs.append(provider(c, telecom=[{"system": "url", "value": c["url"]}]))
         for r in self.v["regions"]:
             if r.get("core"):
                 continue

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from server.notifications import spec
 from tests.server.notifications.receiver import Receiver
@@ -16,6 +18,18 @@ FAST = {
     "notify_backoff_max_seconds": 0.2,
     "notify_poll_seconds": 0.05,
 }
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
+    """An app whose worker polls and retries fast; modules with other settings override it."""
+    return app_factory(**FAST)
+
+
+@pytest.fixture
+def c(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -42,17 +42,6 @@ def numbers(got: list[Received], sid: str | None = None) -> list[int]:
 
 def pending(app: FastAPI) -> int:
     return NotifyStore(app.state.consilium.store.db).outbox.count_documents({"state": "pending"})
-
-
-@pytest.fixture
-def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
-    return app_factory(**FAST)
-
-
-@pytest.fixture
-def c(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client
 
 
 def test_a_final_report_is_posted_once_with_the_resource(

@@ -4,7 +4,7 @@ version)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,12 +21,6 @@ QUIET = {**FAST, "notify_worker": False}
 @pytest.fixture
 def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
     return app_factory(**QUIET)
-
-
-@pytest.fixture
-def c(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client
 
 
 def events(app: FastAPI, sid: str | None = None) -> list[dict[str, Any]]:
@@ -176,24 +170,25 @@ def test_the_matcher_agrees_with_the_search(
     assert {e["rid"] for e in events(app, sid)} == searched
 
 
+def subscription_and_match() -> list[dict[str, Any]]:
+    """Transaction entries: a Subscription to final reports, and a final report."""
+    report_body = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "x"}}
+    return [
+        {
+            "resource": subscription(HOOK, "DiagnosticReport?status=final"),
+            "request": {"method": "POST", "url": "Subscription"},
+        },
+        {"resource": report_body, "request": {"method": "POST", "url": "DiagnosticReport"}},
+    ]
+
+
 def test_a_subscription_in_a_rolled_back_bundle_never_matches(app: FastAPI, c: TestClient) -> None:
     report(c)  # the cache is loaded
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {
-                "resource": subscription(HOOK, "DiagnosticReport?status=final"),
-                "request": {"method": "POST", "url": "Subscription"},
-            },
-            {
-                "resource": {
-                    "resourceType": "DiagnosticReport",
-                    "status": "final",
-                    "code": {"text": "x"},
-                },
-                "request": {"method": "POST", "url": "DiagnosticReport"},
-            },
+            *subscription_and_match(),
             {"request": {"method": "DELETE", "url": "Patient/does-not-exist"}},
         ],
     }
@@ -210,18 +205,7 @@ def test_a_subscription_and_a_match_in_one_bundle(app: FastAPI, c: TestClient) -
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {
-                "resource": subscription(HOOK, "DiagnosticReport?status=final"),
-                "request": {"method": "POST", "url": "Subscription"},
-            },
-            {
-                "resource": {
-                    "resourceType": "DiagnosticReport",
-                    "status": "final",
-                    "code": {"text": "x"},
-                },
-                "request": {"method": "POST", "url": "DiagnosticReport"},
-            },
+            *subscription_and_match(),
         ],
     }
     r = c.post("/fhir", json=bundle)

@@ -3,7 +3,7 @@ and the event counter (what ``$status`` reports) stay."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,12 +23,6 @@ RETENTION = 3600.0
 @pytest.fixture
 def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
     return app_factory(**FAST, notify_retention_seconds=RETENTION, notify_prune_batch=2)
-
-
-@pytest.fixture
-def c(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client
 
 
 def store(app: FastAPI) -> NotifyStore:

@@ -16,17 +16,6 @@ from tests.server.notifications.conftest import FAST, subscription
 SECRET = "a-very-secret-shared-key-0123456789"
 
 
-@pytest.fixture
-def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
-    return app_factory(**FAST)
-
-
-@pytest.fixture
-def c(app: FastAPI) -> TestClient:
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client  # type: ignore[misc]
-
-
 def state(app: FastAPI, sid: str) -> dict[str, Any]:
     doc = NotifyStore(app.state.consilium.store.db).subs.find_one({"_id": sid})
     assert doc is not None

@@ -3,7 +3,7 @@ filters, ``$status``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -105,15 +105,6 @@ def test_good_filters_pass() -> None:
 
 
 # --------------------------------------------------------------------------------- HTTP
-@pytest.fixture
-def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
-    return app_factory(**FAST)
-
-
-@pytest.fixture
-def c(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client
 
 
 def patient(c: TestClient) -> str:
