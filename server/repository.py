@@ -36,7 +36,8 @@ from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
 from server.hooks import HookPoint, Hooks, WriteEvent
 from server.search import residual
-from server.search.index import extract_index
+from server.search.index import extract_index, keyed_fields
+from server.search.keys import WALK_INDEX, drive, walks_live
 from server.search.query import and_merge
 from server.storage import (
     Documents,
@@ -271,11 +272,13 @@ class Repository:
         db_part, access_check = self.security.access_parts(resource_type)
         all_checks = [*checks, access_check] if access_check else list(checks)
         base: list[Doc] = [] if include_deleted else [{"deleted": False}]
-        query = and_merge([*base, flt, db_part])
+        query = and_merge([*base, *drive(keyed_fields(resource_type), [flt, db_part])])
         projection = (
             None if fields is None else residual.project(dict.fromkeys(fields, 1), all_checks)
         )
         cursor = self.store.resources(resource_type).find(query, projection, session=self.session)
+        if walks_live(query):
+            cursor = cursor.hint(WALK_INDEX)
         if sort:
             cursor = cursor.sort(list(sort))
         if limit and not all_checks:

@@ -22,7 +22,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from server import fhirjson
-from server.search.index import extract_index
+from server.search.index import extract_index, search_keys
 from server.timeutil import now
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ def build_documents(
         "deleted": deleted,
         "resource": resource,
         "idx": idx,
+        "ks": search_keys(resource_type, idx),
         "acl": acl,
     }
     if refs is not None:
@@ -208,7 +209,10 @@ def reindex(
             acl={},
         ).current
         ops.append(
-            UpdateOne({"_id": doc["_id"], "vid": doc["vid"]}, {"$set": {"idx": rebuilt["idx"]}})
+            UpdateOne(
+                {"_id": doc["_id"], "vid": doc["vid"]},
+                {"$set": {"idx": rebuilt["idx"], "ks": rebuilt["ks"]}},
+            )
         )
         n += 1
         if len(ops) >= batch:

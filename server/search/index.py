@@ -8,8 +8,11 @@ query never reads resource JSON. Besides one field per parameter it stores:
 - compound fields ``a+b`` (cross product ``<a value><SEP><b value>``) for the common pairs
   (patient+status, patient+code, code+date…), so the usual combinations are one index range.
 
-Every index is partial on ``{deleted: false}`` so a query ``{deleted: False, idx.x: …}`` is an
-index scan; at most ``MAX_INDEXES`` per collection (MongoDB allows 64).
+The values of the indexed fields are also written as one list of text keys, ``ks``
+(``server/search/keys.py``), under ONE multikey index partial on ``{deleted: false}``: a write
+costs one index entry per value it holds instead of one per parameter, and no parameter is left
+unindexed by MongoDB's 64-index limit. Queries keep the ``idx.*`` form; the read primitive turns
+their driving conjunct into its ``ks`` equivalent (``keys.drive``).
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 
 from resources.registry import SearchParam, patient_compartment, search_params_for
+from server.search import keys
 from server.search.fhirpath import evaluate
 from server.search.text import SEP
 from server.search.types import composite, date, number, quantity, reference, string, token, uri
 
 SAFE_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-MAX_INDEXES = 54  # + _id_, ts/_id, deleted/_id; leaves 7 of 64 for other packages (refs, acl)
 COMPARTMENT = "@patient"
 Extractor = Callable[[str, Sequence[Any]], dict[str, list[Any]]]
 EXTRACTORS: dict[str, Extractor] = {
@@ -122,7 +125,7 @@ def extract_index(resource_type: str, resource: dict[str, Any]) -> dict[str, lis
 
 @cache
 def indexed_fields(resource_type: str) -> tuple[str, ...]:
-    """The idx fields with an index, most useful first, capped at ``MAX_INDEXES``."""
+    """The idx fields written as ``ks`` keys (so served by the one index), most useful first."""
     fields: list[str] = [compound_name(a, b) for a, b in compounds(resource_type)]
     if resource_type in patient_compartment() or resource_type == "Patient":
         fields.append(COMPARTMENT)
@@ -138,22 +141,26 @@ def indexed_fields(resource_type: str) -> tuple[str, ...]:
 
     for code, p in sorted(params.items(), key=rank):
         fields += [code + s for s in INDEXED_SUFFIXES.get(p.type, ())]
-    return tuple(fields[:MAX_INDEXES])
+    return tuple(fields)
+
+
+@cache
+def keyed_fields(resource_type: str) -> frozenset[str]:
+    return frozenset(indexed_fields(resource_type))
 
 
 def index_models(resource_type: str) -> list[IndexModel]:
-    """Partial (non-deleted) single-field indexes on the chosen idx fields, plus (deleted, _id)."""
-    models = [IndexModel([("deleted", ASCENDING), ("_id", ASCENDING)], name="deleted_id")]
-    for f in indexed_fields(resource_type):
-        models.append(
-            IndexModel(
-                [(f"idx.{f}", ASCENDING)],
-                name=f"idx.{f}",
-                partialFilterExpression={"deleted": False},
-            )
-        )
-    return models
+    """The one ``ks`` index of every search value, plus (deleted, _id)."""
+    return [
+        IndexModel([("deleted", ASCENDING), ("_id", ASCENDING)], name="deleted_id"),
+        keys.index_model(),
+    ]
+
+
+def search_keys(resource_type: str, idx: dict[str, list[Any]]) -> list[str]:
+    """The ``ks`` list stored beside ``idx`` (``keys.keys_of`` on this type's keyed fields)."""
+    return keys.keys_of(keyed_fields(resource_type), idx)
 
 
 def is_indexed(resource_type: str, idx_field: str) -> bool:
-    return idx_field in indexed_fields(resource_type)
+    return idx_field in keyed_fields(resource_type)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 STATE = "_server_state"
 KEY = "search-index"
 # Bump when ``extract_index`` changes what it stores for an unchanged registry.
-INDEX_FORMAT = 2  # 2: numbers and quantities as exact sortable decimal text
+INDEX_FORMAT = 3  # 2: numbers and quantities as exact sortable decimal text; 3: ``ks`` keys
 
 
 def fingerprint() -> str:
@@ -43,13 +43,32 @@ def recorded(store: Store) -> str | None:
 
 def record(store: Store) -> None:
     store.db[STATE].replace_one(
-        {"_id": KEY}, {"_id": KEY, "fingerprint": fingerprint()}, upsert=True
+        {"_id": KEY},
+        {"_id": KEY, "fingerprint": fingerprint(), "format": INDEX_FORMAT},
+        upsert=True,
     )
+
+
+def layout_outdated(store: Store) -> bool:
+    """True when the stored documents were written in an older index layout (see INDEX_FORMAT)."""
+    doc = store.db[STATE].find_one({"_id": KEY})
+    return doc is not None and doc.get("format") != INDEX_FORMAT
 
 
 def check(store: Store) -> bool:
     """True when stored index values match the registry; a database without a record (new, or
-    written before the record existed) is taken as current and gets one."""
+    written before the record existed) is taken as current and gets one. An older layout is
+    reindexed here (a changed registry is only reported: reindexing is then the operator's
+    call, since the new parameters may be wrong)."""
+    if layout_outdated(store):
+        # Searches would find nothing in an older layout (format 3 moved every key to ``ks``),
+        # so this is not left to the operator: one pass over the current versions.
+        from server.search.reindex import reindex_all
+
+        log.warning("stored search keys are in an older layout: reindexing every resource type")
+        counts = reindex_all(store)
+        log.warning("reindexed %d resources", sum(counts.values()))
+        return True
     stored = recorded(store)
     if stored is None:
         record(store)

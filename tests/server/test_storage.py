@@ -23,6 +23,7 @@ def test_current_document_of_a_version() -> None:
         "deleted": False,
         "resource": body,
         "idx": {"gender": ["female"]},
+        "ks": ["gender\x1efemale"],  # the one search index's keys (server/search/keys.py)
         "acl": {},
     }
 

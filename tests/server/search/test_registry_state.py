@@ -17,7 +17,11 @@ from server.search.reindex import reindex_all
 def _stale(app: FastAPI) -> None:
     app.state.consilium.store.db[registry_state.STATE].replace_one(
         {"_id": registry_state.KEY},
-        {"_id": registry_state.KEY, "fingerprint": "from-an-older-registry"},
+        {
+            "_id": registry_state.KEY,
+            "fingerprint": "from-an-older-registry",
+            "format": registry_state.INDEX_FORMAT,
+        },
         upsert=True,
     )
 
@@ -37,6 +41,24 @@ def test_a_changed_registry_is_reported_with_the_command_to_run(
         assert not registry_state.check(app.state.consilium.store)
     assert "consilium reindex" in caplog.text
     assert registry_state.recorded(app.state.consilium.store) == "from-an-older-registry"
+
+
+def test_an_older_layout_is_reindexed_at_start_up(
+    app: FastAPI, client: TestClient, patient_body: dict[str, object]
+) -> None:
+    """Format 2 stored no ``ks`` keys: searches would find nothing, so start-up reindexes."""
+    store = app.state.consilium.store
+    rid = client.post("/fhir/Patient", json=patient_body).json()["id"]
+    store.resources("Patient").update_many({}, {"$unset": {"ks": ""}})
+    store.db[registry_state.STATE].replace_one(
+        {"_id": registry_state.KEY}, {"_id": registry_state.KEY, "fingerprint": "x"}, upsert=True
+    )
+    family = patient_body["name"][0]["family"]  # type: ignore[index]
+    assert client.get(f"/fhir/Patient?family={family}").json().get("total") == 0
+    assert registry_state.check(store)
+    found = client.get(f"/fhir/Patient?family={family}").json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [rid]
+    assert registry_state.recorded(store) == registry_state.fingerprint()
 
 
 def test_a_full_reindex_records_the_registry(

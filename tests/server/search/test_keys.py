@@ -1,0 +1,130 @@
+"""The ``ks`` keys and the rewrite of a query's driving conjunct (pure; see server/search/keys.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.search.index import extract_index, search_keys
+from server.search.keys import KSEP, KSEP_NEXT, drive, key, keys_of, translate, walks_live
+
+KEYED = frozenset({"family", "code", "date@lo", "patient+status", "@patient"})
+F = "family" + KSEP
+
+
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [
+        ("oka", (F + "oka", True)),
+        ({"$eq": "oka"}, (F + "oka", True)),
+        ({"$in": ["a", "b"]}, ({"$in": [F + "a", F + "b"]}, True)),
+        ({"$gte": "oka", "$lt": "okb"}, ({"$gte": F + "oka", "$lt": F + "okb"}, True)),
+        ({"$gt": "m"}, ({"$gt": F + "m", "$lt": "family" + KSEP_NEXT}, True)),
+        ({"$lte": "m"}, ({"$lte": F + "m", "$gte": F}, True)),
+        ({"$exists": True}, ({"$gte": F, "$lt": "family" + KSEP_NEXT}, True)),
+        ({"$regex": "ka"}, ({"$gte": F, "$lt": "family" + KSEP_NEXT}, False)),
+        (None, None),
+        ({"$exists": False}, None),
+        ({"$nin": ["a"]}, None),
+        ({"$not": {"$gte": "a"}}, None),
+        ({"$in": []}, None),
+        ({"$in": ["a", 1]}, None),
+        ({"$gte": 5}, None),
+        (5, None),
+    ],
+)
+def test_translate(cond: Any, expected: Any) -> None:
+    assert translate("family", cond) == expected
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        # the planner's driver is replaced by its exact key condition
+        ([{"idx.family": "oka"}, {}], [{"ks": F + "oka"}, {}]),
+        # only the first drivable conjunct drives; the rest stay for the database to filter
+        (
+            [{"idx.family": "oka", "idx.code": "x"}, {}],
+            [{"idx.code": "x", "ks": F + "oka"}, {}],
+        ),
+        # not keyed (the field has no keys) or not drivable: left as it is
+        ([{"idx.other": "x"}, {}], [{"idx.other": "x"}, {}]),
+        ([{"idx.family": None}, {}], [{"idx.family": None}, {}]),
+        # a superset drive keeps the original condition
+        (
+            [{"idx.family": {"$regex": "ka"}}, {}],
+            [{"idx.family": {"$regex": "ka"}, "ks": {"$gte": F, "$lt": "family" + KSEP_NEXT}}, {}],
+        ),
+        # the access filter drives when the search has nothing to drive with
+        (
+            [{"idx.family": None}, {"idx.@patient": {"$in": ["Patient/1"]}}],
+            [{"idx.family": None}, {"ks": {"$in": ["@patient" + KSEP + "Patient/1"]}}],
+        ),
+        # an OR of equalities is one $in of keys
+        (
+            [{"$or": [{"idx.family": "a"}, {"idx.code": {"$in": ["b", "c"]}}]}, {}],
+            [{"ks": {"$in": [F + "a", "code" + KSEP + "b", "code" + KSEP + "c"]}}, {}],
+        ),
+        # an OR with a range stays (executed as a union of scans upstream)
+        (
+            [{"$or": [{"idx.family": "a"}, {"idx.code": {"$gte": "b"}}]}, {}],
+            [{"$or": [{"idx.family": "a"}, {"idx.code": {"$gte": "b"}}]}, {}],
+        ),
+        # an _id anywhere: the _id index is better, nothing is rewritten
+        ([{"idx.family": "oka"}, {"_id": "p1"}], [{"idx.family": "oka"}, {"_id": "p1"}]),
+        # inside $and
+        (
+            [{"$and": [{"idx.family": "a"}, {"idx.family": {"$gte": "a"}}]}, {}],
+            [{"$and": [{"idx.family": {"$gte": "a"}}], "ks": F + "a"}, {}],
+        ),
+    ],
+)
+def test_drive(parts: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    assert drive(KEYED, parts) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "walks"),
+    [
+        ({"deleted": False, "idx.family": None}, True),
+        ({"deleted": False, "$and": [{"idx.a": {"$nin": ["x"]}}]}, True),
+        ({"deleted": False, "ks": "x", "idx.family": None}, False),
+        ({"deleted": False}, False),
+        ({"deleted": False, "idx.family": None, "acl.owners": "o"}, False),
+        ({"idx.family": None}, False),
+    ],
+)
+def test_walks_live(query: dict[str, Any], walks: bool) -> None:
+    assert walks_live(query) is walks
+
+
+def test_keys_keep_the_value_order_inside_a_field() -> None:
+    values = ["", "a", "a\x1e", "ab", "b", "\U0010fffe"]
+    keys = [key("family", v) for v in values]
+    assert keys == sorted(keys)
+    assert all(F <= k < "family" + KSEP_NEXT for k in keys)
+    # a field whose name extends another's never falls inside the shorter one's range
+    assert not (F <= key("family@exact", "a") < "family" + KSEP_NEXT)
+
+
+def test_keys_of_takes_only_text_values_of_keyed_fields() -> None:
+    idx = {"family": ["oka", 3], "other": ["x"], "code": ["c"]}
+    assert keys_of(KEYED, idx) == [F + "oka", "code" + KSEP + "c"]
+
+
+def test_a_resource_gets_one_key_per_indexed_value() -> None:
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2020-01-02",
+    }
+    idx = extract_index("Observation", obs)
+    ks = search_keys("Observation", idx)
+    assert "code" + KSEP + "http://loinc.org|2345-7" in ks
+    assert "subject" + KSEP + "Patient/p1" in ks
+    assert "@patient" + KSEP + "Patient/p1" in ks
+    assert any(k.startswith("patient+status" + KSEP) for k in ks)
+    assert all(isinstance(k, str) for k in ks) and len(ks) == len(set(ks))
