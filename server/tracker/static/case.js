@@ -2,6 +2,7 @@
 // the report with its PDF. Each section asks the FHIR API itself, so a party that may not see a
 // part (an insurer and Provenance) gets that section's error, not a broken page.
 import { actionsFor } from "/app/actions.js";
+import { coordination } from "/app/case.coordination.js";
 import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, session, showProblem, timeLeft } from "/app/app.js";
 
 function section(id, title, ...body) {
@@ -115,6 +116,7 @@ async function main() {
     part("eligibility", "Eligibility", async () => el("div", {}, eligibility(task))),
     part("questions", "Questions and answers", () => thread(requestId)),
     part("report", "Report", () => reports(requestId)),
+    part("coordination", "Coordination services", () => coordination(task, session().claims)),
   ]);
   // What this user may do here (the assigned expert, the case's clinic): actions.js.
   const actions = await actionsFor(task, requestId, session().claims).catch((err) => [section("actions", "Actions", el("p", { class: "problem-text", role: "status" }, `Not available (${err.status || "error"}): ${err.message}`))]);
