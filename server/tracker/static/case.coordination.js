@@ -28,7 +28,8 @@ function labelled(label, control) {
 
 function show(box, kind, ...content) {
   box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.className = `result result-${kind}`;
+  box.classList.remove("result-ok", "result-error");
+  box.classList.add("result", `result-${kind}`);
   box.replaceChildren(...content);
   box.hidden = false;
   if (kind === "error") box.focus();

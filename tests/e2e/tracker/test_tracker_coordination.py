@@ -74,7 +74,7 @@ def test_clinic_requests_and_coordinator_arranges_a_service(
     assert page.locator(".co-form").count() == 0  # a clinic does not move services
     offered = page.locator("#co-service option").evaluate_all("o => o.map(x => x.value)")
     assert "hotel" in offered and "follow-up" not in offered
-    page.get_by_label("Service").select_option("hotel")
+    page.get_by_label("Service", exact=True).select_option("hotel")
     page.get_by_label("Details (dates, guests, preferred times)").fill(
         "2 nights from 14 Dec, accessible room"
     )
@@ -181,7 +181,7 @@ def test_a_request_for_another_clinics_case_shows_the_servers_403(
     form.wait_for()
     # Hostile input: the form pointed at Lakeshore's case (not St Brigid's).
     form.evaluate("f => { f.dataset.case = 'task-okafor'; }")
-    page.get_by_label("Service").select_option("hotel")
+    page.get_by_label("Service", exact=True).select_option("hotel")
     page.get_by_role("button", name="Request the service").click()
     alert = page.locator("#co-request-result[role=alert]")
     alert.wait_for()
