@@ -276,7 +276,7 @@ def turnaround_band(days: float) -> str:
 def turnaround_bands(turnarounds: Iterable[float]) -> dict[str, int]:
     """Every band (zeros included, so a histogram has its whole axis) with its case count."""
     lows = (0, *TURNAROUND_BAND_EDGES)
-    highs = tuple(str(e) for e in TURNAROUND_BAND_EDGES) + ("plus",)
+    highs = (*(str(e) for e in TURNAROUND_BAND_EDGES), "plus")
     counts = {f"turnaround-{lo}-{hi}": 0 for lo, hi in zip(lows, highs, strict=True)}
     for t in turnarounds:
         counts[turnaround_band(t)] += 1
