@@ -107,6 +107,7 @@ class Figures:
     open_overdue: int
     third_opinions: int
     breaches_by_kind: dict[str, int] = field(default_factory=dict)
+    by_turnaround_band: dict[str, int] = field(default_factory=dict)
 
     @property
     def breaches(self) -> int:
@@ -255,6 +256,33 @@ def _allowances(cases: Sequence[CaseFacts]) -> dict[str, PlanUse]:
     return {p: PlanUse(used[p], allowed[p], unlimited[p]) for p in plans}
 
 
+# The turnaround histogram's band edges in business days (half-open: [0, 1), [1, 2), ... [10, ∞)),
+# named as the guide's second-opinion-stats codes ``turnaround-<low>-<high>`` / ``-10-plus``.
+# Why these: plans promise 5 business days (p50, resources/coverage.py); the bands resolve the
+# first week day by day and show the tail without a long empty axis.
+TURNAROUND_BAND_EDGES = (1, 2, 3, 5, 10)
+
+
+def turnaround_band(days: float) -> str:
+    """The band code of one turnaround (business days)."""
+    low = 0
+    for edge in TURNAROUND_BAND_EDGES:
+        if days < edge:
+            return f"turnaround-{low}-{edge}"
+        low = edge
+    return f"turnaround-{low}-plus"
+
+
+def turnaround_bands(turnarounds: Iterable[float]) -> dict[str, int]:
+    """Every band (zeros included, so a histogram has its whole axis) with its case count."""
+    lows = (0, *TURNAROUND_BAND_EDGES)
+    highs = (*(str(e) for e in TURNAROUND_BAND_EDGES), "plus")
+    counts = {f"turnaround-{lo}-{hi}": 0 for lo, hi in zip(lows, highs, strict=True)}
+    for t in turnarounds:
+        counts[turnaround_band(t)] += 1
+    return counts
+
+
 def compute(cases: Sequence[CaseFacts], as_of: datetime) -> Figures:
     """Every figure of the report over ``cases`` (one cohort: the cases submitted in the
     period), with open cases judged at ``as_of``."""
@@ -279,6 +307,7 @@ def compute(cases: Sequence[CaseFacts], as_of: datetime) -> Figures:
         open_overdue=kinds.count("open-overdue"),
         third_opinions=sum(1 for c in cases if c.third_opinion),
         breaches_by_kind=_count(kinds),
+        by_turnaround_band=turnaround_bands(turnarounds),
     )
 
 

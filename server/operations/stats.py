@@ -462,7 +462,12 @@ def measure_report(
                 _rate(f.opinions_used, f.opinions_allowed) if not f.unlimited_allowances else None,
                 [plan_stratifier],
             ),
-            _group("turnaround-median", [_population("measure-population", measured)], _days(f.median_days)),
+            _group(
+                "turnaround-median",
+                [_population("measure-population", measured)],
+                _days(f.median_days),
+                [_stratifier("turnaround-band", f.by_turnaround_band, CS_STATS, False)],
+            ),
             _group("turnaround-p90", [_population("measure-population", measured)], _days(f.p90_days)),
             _group(
                 "sla-breaches",

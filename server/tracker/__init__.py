@@ -27,7 +27,9 @@ CLIENT_ID = "consilium-tracker"
 CLIENT_NAME = "Consilium case tracker"
 CALLBACK = "/app/callback.html"
 # What the app may ask for: the user's own party binding decides what it sees and does.
-CLIENT_SCOPE = "openid fhirUser user/*.cruds"
+# ``online_access``: a refresh token for as long as the user keeps working (the access token
+# lives minutes; a tab signed in for a morning should not be sent back to the sign-in page).
+CLIENT_SCOPE = "openid fhirUser online_access user/*.cruds"
 _LOOPBACK = {"127.0.0.1", "localhost", "0.0.0.0", "::", "::1"}
 
 
@@ -48,7 +50,9 @@ def client_metadata(settings: Settings) -> dict[str, Any]:
     return {
         "client_name": CLIENT_NAME,
         "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code"],
+        # refresh_token: SMART's online_access for a public client (rotated on every use, so a
+        # stolen refresh token works once at most; docs/tracker.md "Token refresh").
+        "grant_types": ["authorization_code", "refresh_token"],
         "redirect_uris": redirect_uris(settings),
         "scope": CLIENT_SCOPE,
     }

@@ -63,7 +63,7 @@ def test_redirect_uris_come_from_the_settings(
 def test_the_client_is_public_and_unbound() -> None:
     meta = client_metadata(Settings(mongodb_uri="mongodb://x"))
     assert meta["token_endpoint_auth_method"] == "none"
-    assert meta["grant_types"] == ["authorization_code"]
+    assert meta["grant_types"] == ["authorization_code", "refresh_token"]
     assert "consilium" not in meta  # the user's own binding applies, never the client's
 
 

@@ -2,7 +2,7 @@
 // ($case-bundle), declines ($decline), asks a question (a Communication) and files the report
 // (validated with $validate before it is POSTed); the clinic answers open questions. Every call
 // is the public FHIR API with the user's token: the server decides, the page only offers.
-import { Problem, codeText, el, fhir, matches, refId } from "/app/app.js";
+import { Problem, codeText, coding, el, fhir, matches, refId } from "/app/app.js";
 
 const CS_COMMUNICATION = "https://consilium.health/fhir/CodeSystem/case-communication";
 const OUTCOME_VS = "https://consilium.health/fhir/ValueSet/second-opinion-outcome";
@@ -165,28 +165,52 @@ function questionCard(task, requestId) {
   return card("ask", "Ask the clinic a question", form);
 }
 
-async function outcomeCodes() {
-  const vs = await fhir(`ValueSet/$expand?url=${encodeURIComponent(OUTCOME_VS)}`);
+async function expansion(url) {
+  const vs = await fhir(`ValueSet/$expand?url=${encodeURIComponent(url)}`);
   return (vs.expansion && vs.expansion.contains) || [];
 }
+const outcomeCodes = () => expansion(OUTCOME_VS);
+
+// A coded finding: the condition the opinion arrived at, from the guide's covered-serious-
+// conditions value set, as a contained Observation (LOINC 29308-4 Diagnosis) in `result`. The
+// report profile constrains no result Observation, so free-text findings stay `valueString`.
+const CONDITIONS_VS = "https://consilium.health/fhir/ValueSet/covered-serious-conditions";
+const DIAGNOSIS = { coding: [{ system: "http://loinc.org", code: "29308-4", display: "Diagnosis" }], text: "Diagnosis (coded finding)" };
+const isCoded = (o) => o.valueCodeableConcept && ((o.code && o.code.coding) || []).some((c) => c.code === "29308-4");
 
 /** The report the form describes (the README's report.json shape; findings as contained Observations). */
-export function reportResource(task, requestId, form, outcomes) {
+export function reportResource(task, requestId, form, outcomes, conditions = [], previous = null) {
   const picked = outcomes.filter((c) => form.querySelector(`input[name=outcome][value="${CSS.escape(c.code)}"]`).checked);
   const findings = form.querySelector("#report-findings").value.split("\n").map((l) => l.trim()).filter(Boolean);
   const contained = findings.map((f, i) => ({
     resourceType: "Observation", id: `finding-${i + 1}`, status: "final",
     code: { text: "Finding" }, subject: task.for, valueString: f,
   }));
+  const condition = conditions.find((c) => c.code === (form.querySelector("#report-condition") || {}).value);
+  if (condition) {
+    contained.push({
+      resourceType: "Observation", id: `finding-${contained.length + 1}`, status: "final", code: DIAGNOSIS, subject: task.for,
+      valueCodeableConcept: { coding: [{ system: condition.system, code: condition.code, display: condition.display }] },
+    });
+  }
+  const status = previous ? "amended" : form.querySelector("input[name=status]:checked").value;
   const report = {
     resourceType: "DiagnosticReport",
     meta: { profile: [REPORT_PROFILE] },
     basedOn: [{ reference: `ServiceRequest/${requestId}` }],
-    status: form.querySelector("input[name=status]:checked").value,
+    status,
     category: [{ coding: [{ system: "http://terminology.hl7.org/CodeSystem/v2-0074", code: "OTH", display: "Other" }] }],
     code: { coding: [{ system: "http://loinc.org", code: "11488-4", display: "Consult note" }], text: "Second medical opinion report" },
     subject: task.for,
   };
+  if (previous) {
+    // An amendment is a new version of the same report: its id, performer and issue date stay;
+    // the server renders a new PDF (the old presentedForm is left out, the server's goes first).
+    for (const k of ["id", "performer", "effectiveDateTime", "effectivePeriod", "identifier", "code", "category"]) {
+      if (previous[k] !== undefined) report[k] = previous[k];
+    }
+    report.meta = { profile: (previous.meta && previous.meta.profile) || [REPORT_PROFILE] };
+  }
   if (contained.length) {
     report.contained = contained;
     report.result = contained.map((o) => ({ reference: `#${o.id}` }));
@@ -197,50 +221,82 @@ export function reportResource(task, requestId, form, outcomes) {
   return report;
 }
 
-async function reportCard(task, requestId) {
+/** The report form: a new report, or (with `previous`) the amendment of a filed final one. */
+async function reportCard(task, requestId, previous = null) {
   let outcomes = [];
+  let conditions = [];
   let codesNote = null;
   try {
-    outcomes = await outcomeCodes();
+    [outcomes, conditions] = await Promise.all([outcomeCodes(), expansion(CONDITIONS_VS).catch(() => [])]);
   } catch (err) {
     codesNote = el("p", { class: "problem-text" }, `Outcome codes not available (${err.status || "error"}): ${err.message}`);
   }
+  const had = new Set(((previous && previous.conclusionCode) || []).flatMap((cc) => (cc.coding || []).map((c) => c.code)));
+  const prevFindings = ((previous && previous.contained) || []).filter((o) => o.valueString !== undefined).map((o) => o.valueString);
+  const prevCondition = (((previous && previous.contained) || []).find(isCoded) || {}).valueCodeableConcept;
   const out = el("div", { id: "report-result", hidden: true, tabindex: "-1" });
-  const statusSet = el("fieldset", {}, el("legend", {}, "Status"),
-    ["preliminary", "final"].map((s) => el("label", { class: "choice" },
-      el("input", { type: "radio", name: "status", value: s, id: `report-status-${s}`, checked: s === "preliminary" }), ` ${s}`)));
+  const statusSet = previous
+    ? el("p", { id: "report-status-amended" }, `Status: amended (the filed report is ${previous.status}; the clinic sees the change as a change).`)
+    : el("fieldset", {}, el("legend", {}, "Status"),
+      ["preliminary", "final"].map((s) => el("label", { class: "choice" },
+        el("input", { type: "radio", name: "status", value: s, id: `report-status-${s}`, checked: s === "preliminary" }), ` ${s}`)));
   const outcomeSet = el("fieldset", { id: "report-outcomes" }, el("legend", {}, "Outcome (a final report needs at least one)"),
     codesNote, outcomes.map((c) => el("label", { class: "choice" },
-      el("input", { type: "checkbox", name: "outcome", value: c.code, id: `outcome-${c.code}` }), ` ${c.display || c.code}`)));
+      el("input", { type: "checkbox", name: "outcome", value: c.code, id: `outcome-${c.code}`, checked: had.has(c.code) }), ` ${c.display || c.code}`)));
   const conclusion = el("textarea", { id: "report-conclusion", name: "conclusion", rows: "5" });
+  conclusion.value = (previous && previous.conclusion) || "";
   const findings = el("textarea", { id: "report-findings", name: "findings", rows: "3" });
-  const form = el("form", { id: "report-form", novalidate: true },
+  findings.value = prevFindings.join("\n");
+  const prevCode = prevCondition && coding(prevCondition).code;
+  const condition = el("select", { id: "report-condition", name: "condition" },
+    el("option", { value: "" }, "— none —"),
+    conditions.map((c) => el("option", { value: c.code, selected: c.code === prevCode }, c.display || c.code)));
+  const form = el("form", { id: "report-form", novalidate: true, "data-mode": previous ? "amend" : "new" },
     statusSet, outcomeSet,
     field("Conclusion", conclusion, "The opinion as the clinic will read it."),
     field("Findings (one per line)", findings, "Each line becomes a result of the report."),
-    el("button", { type: "submit", id: "report-submit" }, "Check and file the report"), out);
+    conditions.length ? field("Coded finding: diagnosis", condition, "From the guide's covered serious conditions; a coded result of the report.") : null,
+    el("button", { type: "submit", id: "report-submit" }, previous ? "Check and file the amendment" : "Check and file the report"), out);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const report = reportResource(task, requestId, form, outcomes);
+    const report = reportResource(task, requestId, form, outcomes, conditions, previous);
     try {
-      const oo = await post("DiagnosticReport/$validate", {  // mode=create in the body: the server refuses it in a POST URL
-        resourceType: "Parameters", parameter: [{ name: "mode", valueCode: "create" }, { name: "resource", resource: report }],
+      const mode = previous ? "update" : "create";
+      const oo = await post(previous ? `DiagnosticReport/${encodeURIComponent(previous.id)}/$validate` : "DiagnosticReport/$validate", {
+        // mode in the body: the server refuses it in a POST URL
+        resourceType: "Parameters", parameter: [{ name: "mode", valueCode: mode }, { name: "resource", resource: report }],
       });
       const errors = (oo.issue || []).filter((i) => i.severity === "error" || i.severity === "fatal");
       if (errors.length) {
-        result(out, "error", el("p", {}, "The server would refuse this report; nothing was filed:"), issueList(oo.issue, "report-issues"));
+        result(out, "error", el("p", {}, `The server would refuse this ${previous ? "amendment" : "report"}; nothing was filed:`), issueList(oo.issue, "report-issues"));
         out.focus();
         return;
       }
-      const saved = await post("DiagnosticReport", report);
-      result(out, "ok", el("p", {}, `Report filed (${saved.status}, DiagnosticReport/${saved.id}).`));
+      const saved = previous
+        ? await fhir(`DiagnosticReport/${encodeURIComponent(previous.id)}`, {
+          method: "PUT", body: JSON.stringify(report),
+          // The version the expert amended: a concurrent change is a 412, not silently lost.
+          headers: { ...JSON_HEADERS, ...(previous.meta && previous.meta.versionId ? { "If-Match": `W/"${previous.meta.versionId}"` } : {}) },
+        })
+        : await post("DiagnosticReport", report);
+      const version = saved.meta && saved.meta.versionId ? `, version ${saved.meta.versionId}` : "";
+      result(out, "ok", el("p", {}, `${previous ? "Amendment" : "Report"} filed (${saved.status}, DiagnosticReport/${saved.id}${version}).`));
       reload();
     } catch (err) {
       result(out, "error", ...problemContent(err));
       out.focus();
     }
   });
-  return card("report-form-card", "File the report", form);
+  return card("report-form-card", previous ? "Amend the report" : "File the report", form);
+}
+
+/** The assigned expert's amendment card on a completed case: its latest final/amended report. */
+async function amendCard(task, requestId) {
+  const b = await fhir(`DiagnosticReport?based-on=ServiceRequest/${encodeURIComponent(requestId)}&_count=20`, { cache: "no-store" });
+  const filed = matches(b).filter((r) => ["final", "amended", "corrected"].includes(r.status));
+  if (!filed.length) return null;
+  filed.sort((x, y) => String((y.meta && y.meta.lastUpdated) || "").localeCompare(String((x.meta && x.meta.lastUpdated) || "")));
+  return reportCard(task, requestId, filed[0]);
 }
 
 // ---- clinic: answer open questions
@@ -295,6 +351,11 @@ async function answersCard(requestId, claims) {
 /** The action cards for this user on this case (none for coordinators and insurers, yet). */
 export async function actionsFor(task, requestId, claims) {
   const open = ["accepted", "in-progress", "on-hold"].includes(task.status);
+  const owner = claims.role === "specialist" && claims.prole && task.owner && task.owner.reference === `PractitionerRole/${claims.prole}`;
+  if (owner && task.status === "completed") {
+    const c = await amendCard(task, requestId);
+    return c ? [c] : [];
+  }
   if (!open) return [];
   if (claims.role === "specialist" && claims.prole && task.owner && task.owner.reference === `PractitionerRole/${claims.prole}`) {
     // The question and report forms come once the review has started (the first pull).

@@ -3,7 +3,9 @@
 // and the page chrome (header, errors). No framework, no build step: see docs/tracker.md.
 
 export const CLIENT_ID = "consilium-tracker";
-export const SCOPE = "openid fhirUser user/*.cruds";
+// online_access: the server gives this public client a refresh token (rotated on every use), so
+// an expired access token is renewed without sending the user back to the sign-in page.
+export const SCOPE = "openid fhirUser online_access user/*.cruds";
 const KEY = "consilium.tracker.session";
 const PENDING = "consilium.tracker.pending";
 
@@ -49,11 +51,52 @@ export async function completeSignIn() {
   });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Problem(r.status, `Sign-in failed: ${body.error_description || body.error || r.statusText}`);
+  const claims = store(body);
+  return pending.next || homeFor(claims);
+}
+
+function store(body) {
   const claims = decodeClaims(body.access_token);
   sessionStorage.setItem(KEY, JSON.stringify({
     token: body.access_token, expires: Date.now() + 1000 * (body.expires_in || 300), claims,
+    refresh: body.refresh_token || null,
   }));
-  return pending.next || homeFor(claims);
+  return claims;
+}
+
+let refreshing = null;
+
+/** Renew the access token with the refresh token (RFC 6749 §6). One request at a time: the
+ * server rotates the refresh token, so two parallel uses would spend it twice and the second
+ * would fail. On refusal the session is dropped and the user is asked to sign in again. */
+export function refreshSession() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    const s = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    if (!s || !s.refresh) throw expired();
+    const r = await fetch("/oauth/token", {
+      method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: s.refresh, client_id: CLIENT_ID }),
+    }).catch(() => null);
+    if (!r || !r.ok) {
+      sessionStorage.removeItem(KEY);
+      throw expired();
+    }
+    store(await r.json());
+    document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+    return session();
+  })().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+const expired = () => new Problem(401, "Your sign-in has expired. Sign in again to continue: you will come back to this page.");
+
+/** The access token to send: the stored one while it is valid, else a refreshed one. */
+async function accessToken(force = false) {
+  const s = session();
+  if (!s) throw new Problem(401, "You are not signed in.");
+  if (!force && s.expires - 5000 > Date.now()) return s.token;
+  return (await refreshSession()).token;
 }
 
 // The token's claims, for display and navigation only: the server checks every request itself.
@@ -62,9 +105,10 @@ function decodeClaims(jwt) {
   return JSON.parse(decodeURIComponent(escape(atob(part))));
 }
 
+/** The signed-in session: a valid access token, or an expired one with a refresh token. */
 export function session() {
   const s = JSON.parse(sessionStorage.getItem(KEY) || "null");
-  return s && s.expires > Date.now() ? s : null;
+  return s && (s.expires > Date.now() || s.refresh) ? s : null;
 }
 
 /** Forget the token and revoke it, so it stops working at once (not only when it expires). */
@@ -73,10 +117,12 @@ export async function signOut() {
   sessionStorage.removeItem(KEY);
   if (!s) return;
   try {
-    await fetch("/oauth/revoke", {
-      method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ token: s.token, client_id: CLIENT_ID }),
-    });
+    for (const token of [s.refresh, s.token].filter(Boolean)) {
+      await fetch("/oauth/revoke", {
+        method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token, client_id: CLIENT_ID }),
+      });
+    }
   } catch {
     // Best effort: the token is gone from this browser either way.
   }
@@ -108,12 +154,13 @@ const TITLES = {
 
 /** GET (or other method on) a FHIR path relative to the base, as the signed-in user. */
 export async function fhir(path, init = {}) {
-  const s = session();
-  if (!s) throw new Problem(401, "You are not signed in.");
-  const r = await fetch(`${fhirBase()}/${path}`, {
+  const call = async (token) => fetch(`${fhirBase()}/${path}`, {
     ...init,
-    headers: { Accept: "application/fhir+json", Authorization: `Bearer ${s.token}`, ...(init.headers || {}) },
+    headers: { Accept: "application/fhir+json", Authorization: `Bearer ${token}`, ...(init.headers || {}) },
   });
+  let r = await call(await accessToken());
+  // Expired early (clock skew) or revoked: renew once and retry; a second 401 is final.
+  if (r.status === 401 && (session() || {}).refresh) r = await call(await accessToken(true));
   if (r.ok) return init.raw ? r : r.json();
   const body = await r.json().catch(() => null);
   const issues = (body && body.resourceType === "OperationOutcome" && body.issue) || [];

@@ -2,6 +2,7 @@
 // the report with its PDF. Each section asks the FHIR API itself, so a party that may not see a
 // part (an insurer and Provenance) gets that section's error, not a broken page.
 import { actionsFor } from "/app/actions.js";
+import { coordination } from "/app/case.coordination.js";
 import { Problem, caseLabel, codeText, coding, due, el, fhir, formatDate, matches, refId, requireSession, session, showProblem, timeLeft } from "/app/app.js";
 
 function section(id, title, ...body) {
@@ -78,6 +79,50 @@ function pdfLink(report) {
   return el("p", { class: "muted" }, "The PDF has no content.");
 }
 
+// ---- documents and investigations the clinic sent with the request (supportingInfo,
+// reasonReference), each read with the user's token: the server decides who sees them.
+function attachmentLink(a, name) {
+  if (a.data) {
+    const bytes = Uint8Array.from(atob(a.data), (ch) => ch.charCodeAt(0));
+    const url = URL.createObjectURL(new Blob([bytes], { type: a.contentType || "application/octet-stream" }));
+    return el("a", { href: url, download: a.title || name, class: "doc-download" }, `Download ${a.title || name}`);
+  }
+  if (a.url) {
+    const open = async () => {
+      const r = await fhir(a.url.replace(/^.*\/fhir\//, ""), { raw: true, headers: { Accept: a.contentType || "*/*" } });
+      el("a", { href: URL.createObjectURL(await r.blob()), download: a.title || name }).click();
+    };
+    return el("button", { type: "button", class: "doc-download", onclick: () => open().catch(showProblem) }, `Download ${a.title || name}`);
+  }
+  return null;
+}
+
+function documentItem(res) {
+  const kind = res.resourceType;
+  const title = res.description || (res.content && res.content[0] && res.content[0].attachment && res.content[0].attachment.title)
+    || codeText(res.type) || codeText(res.code) || kind;
+  const when = res.date || res.effectiveDateTime || res.issued || res.recordedDate || res.onsetDateTime || (res.meta && res.meta.lastUpdated);
+  const value = res.valueQuantity ? `${res.valueQuantity.value} ${res.valueQuantity.unit || ""}` : res.conclusion || "";
+  const files = kind === "DocumentReference" ? (res.content || []).map((c) => attachmentLink(c.attachment || {}, `${res.id}`)).filter(Boolean)
+    : (res.presentedForm || []).map((a) => attachmentLink(a, `${res.id}`)).filter(Boolean);
+  return el("li", { "data-ref": `${kind}/${res.id}` },
+    el("strong", {}, title), el("span", { class: "muted" }, ` · ${kind}${when ? ` · ${formatDate(when)}` : ""}`),
+    value ? el("div", {}, value) : null, files.length ? el("div", {}, files) : null);
+}
+
+async function documents(requestId, claims) {
+  if (claims.role === "insurer") {
+    // Status only: an insurer never reads the clinical file (auth/policy.py INSURER_VIEW).
+    return el("p", { id: "documents-withheld" }, "Clinical documents and investigations are not shared with insurers: you see the case's status only.");
+  }
+  const sr = await fhir(`ServiceRequest/${encodeURIComponent(requestId)}`);
+  const refs = [...(sr.reasonReference || []), ...(sr.supportingInfo || [])].map((r) => r.reference).filter((r) => r && /^[A-Za-z]+\/[^/]+$/.test(r));
+  if (!refs.length) return el("p", {}, "No documents were sent with the request.");
+  const items = await Promise.all(refs.map((r) => fhir(r).then(documentItem).catch((err) =>
+    el("li", { "data-ref": r, class: "muted" }, `${r}: not available (${err.status || "error"})`))));
+  return el("ul", { class: "documents", id: "documents-list" }, items);
+}
+
 // The server tags what it redacts for a party (an insurer's view of a report).
 const redacted = (r) => ((r.meta && r.meta.security) || []).some((c) => c.code === "REDACTED");
 
@@ -113,8 +158,10 @@ async function main() {
   const parts = await Promise.all([
     part("timeline", "Timeline", () => timeline(task.id)),
     part("eligibility", "Eligibility", async () => el("div", {}, eligibility(task))),
+    part("documents", "Documents and investigations", () => documents(requestId, session().claims)),
     part("questions", "Questions and answers", () => thread(requestId)),
     part("report", "Report", () => reports(requestId)),
+    part("coordination", "Coordination services", () => coordination(task, session().claims)),
   ]);
   // What this user may do here (the assigned expert, the case's clinic): actions.js.
   const actions = await actionsFor(task, requestId, session().claims).catch((err) => [section("actions", "Actions", el("p", { class: "problem-text", role: "status" }, `Not available (${err.status || "error"}): ${err.message}`))]);

@@ -39,3 +39,43 @@ export function barChart(id, title, rows, { unit = "", valueHeader = "Count" } =
     el("figcaption", {}, el("h2", {}, title)), rows.length ? chart : null,
     el("details", { open: true }, el("summary", {}, "Figures as a table"), table));
 }
+
+/** A histogram: vertical columns over ordered bins (rows as barChart's), with the same table.
+ * Used for the turnaround distribution: bins are the server's turnaround bands, in order. */
+export function histogram(id, title, rows, { axis = "", valueHeader = "Cases" } = {}) {
+  const shown = (r) => (r.masked ? MASKED : String(r.value));
+  const max = Math.max(1, ...rows.filter((r) => !r.masked).map((r) => r.value || 0));
+  const colW = 92, plotH = 170, top = 24, bottom = 48, left = 10;
+  const width = left + rows.length * colW + 10, height = top + plotH + bottom;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-labelledby": `${id}-title` });
+  chart.append(svg("title", { id: `${id}-title` }, `${title}: ${rows.map((r) => `${r.label} ${shown(r)}`).join(", ") || "no data"}`));
+  chart.append(svg("line", { x1: left, y1: top + plotH, x2: width - 10, y2: top + plotH, stroke: "#1a1a1a" }));
+  rows.forEach((r, i) => {
+    const x = left + i * colW + 8;
+    const h = r.masked ? 12 : Math.round(((r.value || 0) / max) * plotH);
+    chart.append(svg("rect", { x, y: top + plotH - Math.max(h, 1), width: colW - 16, height: Math.max(h, 1), class: r.masked ? "bar masked" : "bar" }));
+    chart.append(svg("text", { x: x + (colW - 16) / 2, y: top + plotH - Math.max(h, 1) - 6, "text-anchor": "middle", class: "chart-value" }, shown(r)));
+    chart.append(svg("text", { x: x + (colW - 16) / 2, y: top + plotH + 20, "text-anchor": "middle", class: "chart-label" }, r.short || r.label));
+  });
+  if (axis) chart.append(svg("text", { x: width / 2, y: height - 6, "text-anchor": "middle", class: "chart-label" }, axis));
+  const table = el("table", { class: "cases chart-table" },
+    el("caption", {}, `${title} (table)`),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Band"), el("th", { scope: "col" }, valueHeader))),
+    el("tbody", {}, rows.length
+      ? rows.map((r) => el("tr", {}, el("th", { scope: "row" }, r.label), el("td", { "data-value": r.masked ? "masked" : String(r.value) }, shown(r))))
+      : el("tr", {}, el("td", { colspan: "2" }, "No data."))));
+  return el("figure", { class: "chart", id },
+    el("figcaption", {}, el("h2", {}, title)), rows.length ? chart : null,
+    el("details", { open: true }, el("summary", {}, "Figures as a table"), table));
+}
+
+/** CSV text (RFC 4180: quoted fields, CRLF) of [[...cells]]; a leading =+-@ is neutralised so a
+ * spreadsheet never runs a cell as a formula (CSV injection). */
+export function toCsv(rows) {
+  const cell = (v) => {
+    let s = v === null || v === undefined ? "" : String(v);
+    if (/^[=+\-@\t\r]/.test(s) && !/^-?\d+(\.\d+)?$/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+}

@@ -1,7 +1,7 @@
 // Insurer (and coordinator) dashboard from GET /fhir/$second-opinion-stats: counts, rates and
 // durations only, never clinical text. Masked cells (small-number suppression) read "fewer than 5".
 import { codeText, el, fhir, matches, requireSession, showProblem } from "/app/app.js";
-import { barChart } from "/app/charts.js";
+import { MASKED, barChart, histogram, toCsv } from "/app/charts.js";
 
 const code = (cc) => ((cc && cc.coding) || [])[0]?.code || "";
 const group = (report, c) => (report.group || []).find((g) => code(g.code) === c) || {};
@@ -56,14 +56,37 @@ async function render(form) {
     const allowed = strataRows(report, "opinions", "plan", "denominator")[i];
     return { ...r, label: `${r.label} (allowed ${allowed.value ?? 0})` };
   });
+  // The turnaround distribution: the server's turnaround-band stratifier (completed cases by
+  // business days, half-open bands), the histogram behind the median and p90.
+  const bandRows = strataRows(report, "turnaround-median", "turnaround-band").map((r, i, all) => {
+    const st = ((group(report, "turnaround-median").stratifier || [])[0] || {}).stratum || [];
+    const c = code((st[i] || {}).value).replace(/^turnaround-/, "");
+    return { ...r, short: c.replace("-plus", "+").replace("-", "\u2013") };
+  });
+  const charts = [
+    ["Cases by status", strataRows(report, "cases", "task-status")],
+    ["Cases by stage", strataRows(report, "cases", "business-status")],
+    ["Cases by covered condition", strataRows(report, "cases", "condition")],
+    ["Completed opinions by outcome", strataRows(report, "cases", "outcome")],
+    ["Turnaround distribution (business days)", bandRows],
+    ["SLA breaches per month", slaRows],
+    ["Opinions used per plan", planRows],
+  ];
+  const csvRows = [["period", "figure", "category", "value"],
+    ...[...summary.querySelectorAll("div")].map((d) => [value, d.querySelector("dt").textContent, "", d.querySelector("dd").textContent]),
+    ...charts.flatMap(([title, rows]) => rows.map((r) => [value, title, r.label, r.masked ? MASKED : r.value]))];
+  const csvUrl = URL.createObjectURL(new Blob([toCsv(csvRows)], { type: "text/csv;charset=utf-8" }));
+  const insurerPart = insurer ? `-${insurer.split("/").pop()}` : "";
   view.replaceChildren(
     el("p", { class: "muted" }, `Period ${report.period?.start} to ${report.period?.end}; reporter ${report.reporter?.display || report.reporter?.reference || ""}; computed ${report.date || ""}.`),
     summary,
+    el("p", {}, el("a", { id: "csv-download", href: csvUrl, download: `consilium-stats-${value}${insurerPart}.csv` }, "Download these figures (CSV)")),
     el("div", { class: "charts" },
       barChart("chart-status", "Cases by status", strataRows(report, "cases", "task-status")),
       barChart("chart-stage", "Cases by stage", strataRows(report, "cases", "business-status")),
       barChart("chart-condition", "Cases by covered condition", strataRows(report, "cases", "condition")),
       barChart("chart-outcome", "Completed opinions by outcome", strataRows(report, "cases", "outcome")),
+      histogram("chart-turnaround-distribution", `Turnaround distribution of ${completed} completed cases`, bandRows, { axis: "business days from submission to the final report", valueHeader: "Completed cases" }),
       barChart("chart-turnaround", `Turnaround of ${completed} completed cases`, [
         { label: "Median", value: days(median) ?? 0, masked: false },
         { label: "90th percentile", value: days(p90) ?? 0, masked: false }], { unit: " business days", valueHeader: "Business days" }),

@@ -56,3 +56,37 @@ def admin_search(server: Server, credentials: dict[str, Any], query: str) -> dic
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+# ---- trk2: coordination, reports, tokens, accessibility tests
+def admin_headers(credentials: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credentials['admin_token']}"}
+
+
+def user_token(server: Server, user: str) -> str:
+    """A demo user's access token, as ``consilium token`` makes it for the README examples."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "server.cli", "token", "--user", user),
+            *("--port", str(server.port), "--data-dir", str(server.log.parent)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return out.stdout.strip()
+
+
+def open_as(page: Page, server: Server, credentials: dict[str, Any], user: str, path: str) -> None:
+    """Sign ``user`` in on the server's page and open ``path`` (under /app) in ``page``."""
+    page.goto(f"{server.base}{path}")
+    page.get_by_role("button", name="Sign in").first.click()
+    page.wait_for_url("**/oauth/authorize**")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(credentials["users"][user])
+    page.get_by_role("button", name="Sign in and allow").click()
+    page.wait_for_url(f"**{path}")

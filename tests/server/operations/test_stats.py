@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from resources.calendar import business_days_after
+from resources.stats import turnaround_bands
 from seed.loader import seed_all
 from server.app import create_app
 from tests.server.cases.kit import FHIR, Case, Kit, make_parties, ok
@@ -524,3 +525,17 @@ def test_the_report_follows_its_measure(world: World) -> None:
         ]  # fmt: skip
 
     assert shape(report["group"]) == shape(measure["group"])
+
+
+def test_turnaround_bands_are_the_histogram_of_the_completed_cases(world: World) -> None:
+    """The turnaround-median group's turnaround-band stratifier (tracker dashboard histogram):
+    every band listed, zeros included, each completed case in the band of its turnaround."""
+    report = world.report(world.kit.p.coordinator)
+    days = [t for s in SPECS if (t := s.turnaround) is not None]
+    bands = strata(report, "turnaround-median", "turnaround-band")
+    assert list(bands) == [
+        "turnaround-0-1", "turnaround-1-2", "turnaround-2-3",
+        "turnaround-3-5", "turnaround-5-10", "turnaround-10-plus",
+    ]  # fmt: skip
+    assert bands == turnaround_bands(days)
+    assert sum(n or 0 for n in bands.values()) == len(days)
