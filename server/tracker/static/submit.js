@@ -23,7 +23,7 @@ const JSON_HEADERS = { "Content-Type": "application/fhir+json" };
 
 const state = { patient: null, coverage: null, requester: null };
 
-const mb = (n) => `${(n / 1024 / 1024).toFixed(n < 104858 ? 2 : 1)} MB`;
+const mb = (n) => (n < 1024 * 1024 ? `${Math.max(1, Math.round(n / 1024))} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
 
 function uuid() {
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -47,7 +47,7 @@ function field(label, control, hint) {
 function say(box, kind, ...content) {
   box.setAttribute("role", kind === "error" ? "alert" : "status");
   box.className = `result result-${kind}`;
-  box.replaceChildren(...content);
+  box.replaceChildren(...content.filter(Boolean));
   box.hidden = false;
   if (kind === "error") box.focus();
 }
