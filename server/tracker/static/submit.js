@@ -23,7 +23,7 @@ const JSON_HEADERS = { "Content-Type": "application/fhir+json" };
 
 const state = { patient: null, coverage: null, requester: null };
 
-const mb = (n) => (n < 1024 * 1024 ? `${Math.max(1, Math.round(n / 1024))} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
+const mb = (n) => (n < 1024 ? `${n} bytes` : n < 1024 * 1024 ? `${Math.round(n / 1024)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
 
 function uuid() {
   const b = crypto.getRandomValues(new Uint8Array(16));

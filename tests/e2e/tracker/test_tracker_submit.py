@@ -18,7 +18,7 @@ from tests.e2e.serve_process import Server
 from tests.e2e.tracker.kit import BROWSER_MARKS, admin_search, shot, sign_in
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 pytestmark = BROWSER_MARKS
 
@@ -239,3 +239,17 @@ def test_other_roles_are_told_only_clinics_submit(
     page.goto(f"{server.base}/app/submit.html")
     assert "Only a clinic submits cases" in page.locator("#not-clinic").inner_text()
     assert page.locator("#submit-form").count() == 0
+
+
+def test_the_form_fits_a_tablet_without_sideways_scrolling(
+    browser: Browser, server: Server, credentials: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 768, "height": 1024})
+    try:
+        page = context.new_page()
+        open_submit(page, server, credentials)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 768, width
+        shot(page, "submit-tablet")
+    finally:
+        context.close()
