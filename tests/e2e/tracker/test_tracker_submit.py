@@ -253,3 +253,32 @@ def test_the_form_fits_a_tablet_without_sideways_scrolling(
         shot(page, "submit-tablet")
     finally:
         context.close()
+
+
+def test_the_transactions_own_refusal_is_shown(
+    page: Page, server: Server, credentials: dict[str, Any]
+) -> None:
+    """The sign-in is revoked between the $validate checks and the transaction (the real
+    server then refuses the POST itself): the page shows that refusal and opens no case."""
+    before = cases_of_patient(server, credentials)
+    open_submit(page, server, credentials)
+    choose_patient_and_cover(page)
+    page.locator("#coverage-found").wait_for()
+    fill_case(page)
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('consilium.tracker.session')).token")
+
+    def revoke_then_send(route: Any) -> None:
+        r = httpx.post(
+            f"{server.base}/oauth/revoke",
+            data={"token": token, "client_id": "consilium-tracker"},
+        )
+        assert r.status_code == 200, r.text
+        route.continue_()
+
+    page.route(f"{server.base}/fhir", revoke_then_send)
+    page.get_by_role("button", name="Check and submit the case").click()
+    result = page.locator("#submit-result", has_text="The submission was refused (401)")
+    result.wait_for()
+    assert result.get_attribute("role") == "alert"
+    assert page.url.endswith("/app/submit.html")
+    assert cases_of_patient(server, credentials) == before
