@@ -221,6 +221,7 @@ export function chrome() {
       c.role === "coordinator" ? el("a", { href: "/app/worklist.html" }, "Worklist") : null,
       c.role === "specialist" ? el("a", { href: "/app/queue.html" }, "My queue") : null,
       ["clinic", "insurer"].includes(c.role) ? el("a", { href: "/app/cases.html" }, "My cases") : null,
+      c.role === "clinic" ? el("a", { href: "/app/submit.html" }, "Submit a case") : null,
       c.role === "insurer" ? el("a", { href: "/app/members.html" }, "Members") : null,
       ["coordinator", "insurer"].includes(c.role) ? el("a", { href: "/app/dashboard.html" }, "Dashboard") : null);
     who.replaceChildren(nav,
