@@ -226,3 +226,46 @@ def test_a_next_page_link_from_one_process_is_served_by_the_other(
     assert second.status_code == 200, second.text
     ids = {e["resource"]["id"] for e in first.json()["entry"]}
     assert ids.isdisjoint({e["resource"]["id"] for e in second.json()["entry"]})
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_serve_workers_2_shares_one_database_keys_and_cache_correctness(
+    mongo_uri: str, tmp_path: Path
+) -> None:
+    db_name = f"t_workers2_{uuid.uuid4().hex[:8]}"
+    env = _environment(mongo_uri, db_name, tmp_path)
+    port = free_loopback_port()
+    proc = _start(port, env, "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, tmp_path)
+        deadline = time.monotonic() + 30
+        while len(_children(proc.pid)) < 2:  # uvicorn starts the workers one by one
+            assert time.monotonic() < deadline, "fewer than two worker processes"
+            time.sleep(0.2)
+        # The parent made the signing key before the workers started: exactly one.
+        assert len(list((tmp_path / "keys").glob("*.pem"))) == 1
+        time.sleep(LEASE + 0.5)
+        r = httpx.post(f"{url}/fhir/Patient", json={"resourceType": "Patient"}, headers=FHIR_JSON)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        body.pop("meta")
+        for n in range(2, 12):
+            for _ in range(3):  # new connections: either worker may answer
+                httpx.get(f"{url}/fhir/Patient/{body['id']}", headers=bearer(ADMIN))
+            body["birthDate"] = f"19{n + 10}-01-01"
+            put = httpx.put(f"{url}/fhir/Patient/{body['id']}", json=body, headers=FHIR_JSON)
+            assert put.status_code == 200
+            for _ in range(3):
+                got = httpx.get(f"{url}/fhir/Patient/{body['id']}", headers=bearer(ADMIN))
+                assert got.headers["etag"] == f'W/"{n}"'
+    finally:
+        _stop(proc)
+        cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+        cleanup.drop_database(db_name)
+        cleanup.close()
+    assert not _children(proc.pid)
