@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     read_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # How long a silent read-cache watcher is waited for by writers of other processes (and
     # after which it stops serving cached current versions itself).
-    read_cache_lease_seconds: float = Field(default=2.0, gt=0.1, le=60)
+    read_cache_lease_seconds: float = Field(default=2.0, ge=0.5, le=60)
 
     @property
     def auth_enabled(self) -> bool:
