@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from server.cli import build_parser
+from server.config import Settings
 from server.read_cache import CURRENT, ReadCache
 from server.storage import Stored
 
@@ -182,3 +185,46 @@ def test_cache_off_leaves_no_cache(app_factory: Any) -> None:
         p = create(c)
         assert c.get(f"/fhir/Patient/{p['id']}").status_code == 200
     assert app.state.consilium.read_cache is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"read_cache": -1},
+        {"read_cache_bytes": 10},
+        {"read_cache_lease_seconds": 0.01},
+        {"read_cache_lease_seconds": 600},
+    ],
+)
+def test_bad_cache_settings_are_refused(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**overrides)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "65", "two"])
+def test_serve_refuses_a_bad_worker_count(value: str) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--workers", value])
+
+
+def test_serve_takes_a_worker_count() -> None:
+    assert build_parser().parse_args(["serve", "--workers", "4"]).workers == 4
+    assert build_parser().parse_args(["serve"]).workers == 1
+
+
+def test_a_cached_resource_is_still_hidden_from_a_party_that_may_not_see_it(
+    app_factory: Any,
+) -> None:
+    from tests.smart_helpers import ADMIN, backend_token, bearer, load_parties
+
+    app = app_factory(auth="on", admin_token=ADMIN, read_cache=100, read_cache_lease_seconds=0.5)
+    with TestClient(app, base_url="http://testserver") as c:
+        ready(app)
+        load_parties(c)
+        for _ in range(2):  # the admin's reads fill the cache
+            assert c.get("/fhir/Condition/cond-b", headers=bearer(ADMIN)).status_code == 200
+        clinic_a = backend_token(c, "system/*.rs", org="clinic-a", role="clinic")
+        hits = app.state.consilium.read_cache.hits
+        assert c.get("/fhir/Condition/cond-b", headers=bearer(clinic_a)).status_code == 404
+        assert c.get("/fhir/Condition/cond-a", headers=bearer(clinic_a)).status_code == 200
+        assert app.state.consilium.read_cache.hits > hits  # the refusal came from a cache hit
