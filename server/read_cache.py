@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str, int]  # (type, id, 0) = current version; (type, id, vid) = that version
 WATCHERS = "_read_cache_watchers"
 CURRENT = 0
+# Replies with fewer events than this are whole (below mongod's first-batch size of 101 and
+# SecantusDB's): a reply that size cannot have been cut inside a transaction by a batch limit.
+SMALL_REPLY = 100
 
 
 def _size(stored: Stored) -> int:
@@ -157,6 +160,14 @@ class ReadCache:
         return stored
 
 
+def _buffered(stream: Any) -> bool:
+    """Whether the stream still holds events of the last reply (pymongo keeps them in its
+    cursor's ``_data``; when that cannot be seen, assume so: the watermark then waits for the
+    next empty reply, slower but never early)."""
+    data = getattr(getattr(stream, "_cursor", None), "_data", None)
+    return True if data is None else bool(data)
+
+
 class Watcher(threading.Thread):
     """Tails the database's change stream; invalidates, publishes a watermark, fences writes.
 
@@ -260,6 +271,7 @@ class Watcher(threading.Thread):
             self.cache.clear()
             self._open = True
             self._publish(force=True)
+            in_reply = 0
             while not self._halt.is_set() and stream.alive:
                 change = stream.try_next()
                 self._last_reply = time.monotonic()
@@ -267,6 +279,15 @@ class Watcher(threading.Thread):
                     self._advance(None, drained=True)
                     continue
                 self._apply(change)
+                in_reply += 1
+                if not _buffered(stream):
+                    # The end of a reply. A small one held everything committed when the server
+                    # built it, so the watermark may move now instead of after the next, empty,
+                    # reply (``await_ms`` later). A large one may have been cut by a batch limit
+                    # inside a transaction's events: then wait for the next reply.
+                    if in_reply < SMALL_REPLY:
+                        self._advance(None, drained=True)
+                    in_reply = 0
 
     def _apply(self, change: dict[str, Any]) -> None:
         op = change.get("operationType")
