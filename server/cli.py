@@ -68,6 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     with database(settings) as uri:
         if args.seed and settings.auth_enabled:
             from seed.demo_access import ensure_demo_access
@@ -86,6 +88,53 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info("Consilium FHIR base: http://%s:%s/fhir", settings.host, settings.port)
         uvicorn.run(
             app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            proxy_headers=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """``--workers N``: one database, prepared once here, N uvicorn processes on one port."""
+    import uvicorn
+
+    from server import workers
+
+    with database(settings) as uri:
+        if args.seed and settings.auth_enabled:
+            from seed.demo_access import ensure_demo_access
+
+            settings, credentials = ensure_demo_access(settings, uri)
+            log.info("demo admin token and user passwords: %s", credentials)
+        workers.prepare_keys(settings)
+        from server.app import create_app
+        from server.search.registry_state import check
+
+        # The parent's own app, for the once-only work (no read cache: it serves nothing).
+        app = create_app(settings.model_copy(update={"read_cache": 0}), mongodb_uri=uri)
+        check(app.state.consilium.store)
+        if args.seed:
+            from seed.loader import seed_all
+            from seed.progress import ProgressBar
+
+            seed_all(app.state.consilium, demo=True, progress=ProgressBar())
+        for hook in app.state.consilium.shutdown_hooks:
+            hook()
+        app.state.consilium.store.close()
+        workers.export(workers.worker_environment(settings, uri))
+        log.info(
+            "Consilium FHIR base: http://%s:%s/fhir (%d workers)",
+            settings.host,
+            settings.port,
+            args.workers,
+        )
+        uvicorn.run(
+            workers.APP_FACTORY,
+            factory=True,
+            workers=args.workers,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
@@ -144,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         action="store_true",
         help="load conformance resources and demo data first (idempotent)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        choices=range(1, 65),
+        metavar="N",
+        help="uvicorn worker processes on one port, sharing one database (default 1)",
     )
     common(serve)
     serve.set_defaults(func=cmd_serve)

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     notify_prune_batch: int = Field(default=500, ge=1, le=10_000)
     notify_prune_every_seconds: float = Field(default=60.0, gt=0)
 
+    # Read cache of stored versions for GET [type]/[id] and vread (docs/workers.md): at most this
+    # many entries (0 = off) and this many bytes (JSON size). Safe with several workers.
+    read_cache: int = Field(default=0, ge=0)
+    read_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # How long a silent read-cache watcher is waited for by writers of other processes (and
+    # after which it stops serving cached current versions itself).
+    read_cache_lease_seconds: float = Field(default=2.0, ge=0.5, le=60)
+
     @property
     def auth_enabled(self) -> bool:
         return self.auth != "off"

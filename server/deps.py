@@ -21,6 +21,7 @@ from server.repository import Repository
 
 if TYPE_CHECKING:
     from server.audit import AuditWriter
+    from server.read_cache import ReadCache
     from server.smart import AuthRuntime
 
 CapabilityContributor = Callable[[dict[str, Any]], None]
@@ -47,6 +48,7 @@ class AppState:
     token_verifier: TokenVerifier | None = None
     auth: AuthRuntime | None = None
     audit_writer: AuditWriter | None = None
+    read_cache: ReadCache | None = None  # server/read_cache.py, when CONSILIUM_READ_CACHE > 0
 
 
 def get_state(request: Request) -> AppState:

@@ -14,7 +14,7 @@ Plugin = Callable[["FastAPI", "AppState"], None]
 
 
 def default_plugins() -> list[Plugin]:
-    from server import audit, profile_validation, second_opinion, smart
+    from server import audit, profile_validation, read_cache, second_opinion, smart
     from server.bundles.plugin import install as bundles
     from server.operations.plugin import install as operations
     from server.search.plugin import install as search
@@ -28,5 +28,6 @@ def default_plugins() -> list[Plugin]:
         operations,  # $operations in the CapabilityStatement (router: server/app.py)
         smart.smart_plugin,  # last: its PRE_WRITE hook records ownership of the final resource
         audit.audit_plugin,
+        read_cache.plugin,  # its commit hook runs first among the POST_COMMIT hooks
         tracker,  # the /app web app and its OAuth client; after smart (it needs state.auth)
     ]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import DESCENDING
 from pymongo.client_session import ClientSession
@@ -51,6 +51,9 @@ from server.storage import (
     Stored as Stored,
 )
 from server.timeutil import fhir_instant, now
+
+if TYPE_CHECKING:
+    from server.read_cache import ReadCache
 
 T = TypeVar("T")
 
@@ -354,8 +357,13 @@ class Repository:
         )
         return Stored.from_current(resource_type, doc) if doc else None
 
-    def read(self, resource_type: str, rid: str) -> Stored:
-        stored = self.current(resource_type, rid)
+    def read(self, resource_type: str, rid: str, *, cache: ReadCache | None = None) -> Stored:
+        """``cache``: the stored version may come from the read cache (outside transactions);
+        the policy check below runs either way."""
+        if cache is not None and self.session is None:
+            stored = cache.load(resource_type, rid, 0, lambda: self.current(resource_type, rid))
+        else:
+            stored = self.current(resource_type, rid)
         if stored is None:
             self.authorize("read", resource_type)
             raise not_found(f"{resource_type}/{rid} is not known")
@@ -366,15 +374,27 @@ class Repository:
             raise err
         return stored
 
-    def vread(self, resource_type: str, rid: str, vid: int) -> Stored:
-        self.flush_writes()
-        doc = self.store.history.find_one(
-            {"_id": f"{resource_type}/{rid}/{vid}"}, session=self.session
+    def vread(
+        self, resource_type: str, rid: str, vid: int, *, cache: ReadCache | None = None
+    ) -> Stored:
+        """``cache``: versions are immutable, so any cached copy is the stored one."""
+
+        def fetch() -> Stored | None:
+            self.flush_writes()
+            doc = self.store.history.find_one(
+                {"_id": f"{resource_type}/{rid}/{vid}"}, session=self.session
+            )
+            return None if doc is None else Stored.from_history(doc)
+
+        found = (
+            cache.load(resource_type, rid, vid, fetch)
+            if cache is not None and self.session is None
+            else fetch()
         )
-        if doc is None:
+        if found is None:
             self.authorize("vread", resource_type)
             raise not_found(f"{resource_type}/{rid} has no version {vid}")
-        stored = self._guard("vread", Stored.from_history(doc))
+        stored = self._guard("vread", found)
         if stored.deleted:
             err = gone(f"version {vid} of {resource_type}/{rid} is a deletion")
             err.headers["ETag"] = stored.etag

@@ -52,7 +52,8 @@ register_url_convertor("fhirid", FhirIdConvertor())
 def read(resource_type: str, rid: str, request: Request, repo: RepoDep) -> Response:
     check_type(resource_type)
     check_id(rid)
-    stored = repo.read(resource_type, rid)
+    # The read cache (server/read_cache.py) holds stored versions; the policy runs per request.
+    stored = repo.read(resource_type, rid, cache=request.app.state.consilium.read_cache)
     headers = version_headers(stored)
     inm = request.headers.get("if-none-match")
     if inm is not None and (
@@ -73,7 +74,8 @@ def vread(resource_type: str, rid: str, vid: str, request: Request, repo: RepoDe
     check_id(rid)
     if not vid.isdigit() or len(vid) > 18:
         raise bad_request(f"version id must be a positive integer, got {vid!r}")
-    stored = repo.vread(resource_type, rid, int(vid))
+    cache = request.app.state.consilium.read_cache
+    stored = repo.vread(resource_type, rid, int(vid), cache=cache)
     return fhir_response(request, stored.resource, headers=version_headers(stored))
 
 
