@@ -220,7 +220,7 @@ class Importer:
                 self._commit([item for item, _ in waiting[k : k + self.batch]], retry=True)
             if self.result.imported == before:
                 for item, err in self._later:
-                    self._fail(item.line, err)
+                    self._fail(item.line, err, item)
                 self._later = []
 
     def _tick(self, n: int) -> None:
@@ -240,7 +240,7 @@ class Importer:
             try:
                 outcomes = self.repo.transaction(lambda r, b=batch: self._attempt(r, b))  # type: ignore[misc]
             except _ItemFailed as exc:
-                self._fail(exc.item.line, exc.error)
+                self._fail(exc.item.line, exc.error, exc.item)
                 work.append([i for i in batch if i is not exc.item])
                 continue
             except _Unresolved as exc:
@@ -273,7 +273,7 @@ class Importer:
         """The two halves to retry (second half last, so the first runs first), or none after
         reporting the single line that fails on its own."""
         if len(batch) == 1:
-            self._fail(batch[0].line, err)
+            self._fail(batch[0].line, err, batch[0])
             return []
         mid = len(batch) // 2
         return [batch[mid:], batch[:mid]]
@@ -304,13 +304,14 @@ class Importer:
         return out
 
     # ----------------------------------------------------------------------------- reports
-    def _fail(self, line: Line, err: FhirError) -> None:
+    def _fail(self, line: Line, err: FhirError, item: Item | None = None) -> None:
         failure = Failure(line.source, line.number, err.status, err.outcome())
         self.result.failures.append(failure)
         if self.on_failure is not None:
             self.on_failure(failure)
         if self.audit is not None:
-            self.audit(self._facts(None, None, err.status))
+            rtype, rid = (item.resource_type, item.rid) if item is not None else (None, None)
+            self.audit(self._facts(rtype, rid, err.status))
         if self.fail_fast:
             raise _Stop
 

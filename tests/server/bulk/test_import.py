@@ -194,6 +194,13 @@ def test_every_line_is_audited_like_a_put(app: FastAPI, tmp_path: Path) -> None:
     assert ok.client_id == "consilium-import" and ok.request_id
 
 
+def test_a_refused_line_is_audited_with_its_status_and_id(app: FastAPI, tmp_path: Path) -> None:
+    facts: list[AuditFacts] = []
+    wrong = patient("p2", meta={"profile": [f"{B}/StructureDefinition/second-opinion-task"]})
+    run_import(app, write_ndjson(tmp_path / "a.ndjson", [wrong]), audit=facts.append)
+    assert [(f.status, f.resource_type, f.resource_id) for f in facts] == [(422, "Patient", "p2")]
+
+
 def test_progress_reaches_the_total(app: FastAPI, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     path = write_ndjson(tmp_path / "a.ndjson", [patient(f"p{i}") for i in range(5)])
