@@ -293,7 +293,10 @@ class Repository:
         ``flush=False`` for a lookup inside a write hook that reads pending inserts itself
         (``pending``) instead of flushing the Bundle's batch.
         """
-        if flush:
+        if flush or self._replacing(resource_type):
+            # A write hook's lookup (flush=False) reads pending inserts through ``pending`` but
+            # has always seen new versions of existing ids in the collection: flush when one of
+            # this type is pending, so its answer is the one it was before replacements waited.
             self.flush_writes()
         db_part, access_check = self.security.access_parts(resource_type)
         all_checks = [*checks, access_check] if access_check else list(checks)
@@ -362,6 +365,9 @@ class Repository:
             *batch.inserts.get(resource_type, []),
             *(d for _, d in batch.replaces.get(resource_type, [])),
         ]
+
+    def _replacing(self, resource_type: str) -> bool:
+        return bool(self._write_batch and self._write_batch[-1].replaces.get(resource_type))
 
     def prepare(self, resource_types: Iterable[str]) -> None:
         """Create the collections (and indexes) of ``resource_types`` now, outside any

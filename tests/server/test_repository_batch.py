@@ -157,3 +157,20 @@ def test_a_retried_transaction_does_not_trust_the_cache(recorded: tuple[FastAPI,
 
 class _Retry(Exception):
     pass
+
+
+def test_a_hook_lookup_sees_a_pending_new_version(recorded: tuple[FastAPI, Commands]) -> None:
+    """``find_visible(flush=False)`` (the policy's facts) has always seen new versions of
+    existing ids: a replacement waiting in the batch is flushed for it."""
+    app, _ = recorded
+    state = app.state.consilium
+    repo = Repository(state.store, state.hooks)
+    repo.update("Patient", "x", {"resourceType": "Patient", "id": "x", "gender": "female"})
+
+    def work(r: Repository) -> list[Any]:
+        with r.write_batch():
+            r.update("Patient", "x", {"resourceType": "Patient", "id": "x", "gender": "male"})
+            found = r.find_visible("Patient", {"_id": "x"}, flush=False)
+            return [d["resource"]["gender"] for d in found]
+
+    assert repo.transaction(work) == ["male"]
