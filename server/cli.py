@@ -1,4 +1,5 @@
-"""The ``consilium`` command: serve, seed, reindex, token (and, with SMART, client management)."""
+"""The ``consilium`` command: serve, seed, reindex, import, token (and, with SMART, client
+management)."""
 
 from __future__ import annotations
 
@@ -216,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--type", action="append", help="only this resource type (repeatable)")
     common(reindex)
     reindex.set_defaults(func=cmd_reindex)
+
+    from seed.progress import ProgressBar
+    from server.bulk.command import add_parser as add_import_parser
+
+    add_import_parser(sub, common, ProgressBar)
 
     from server.cli_auth import add_parsers, add_token_parser
 
