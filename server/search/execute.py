@@ -278,16 +278,10 @@ def _type_plan(repo: Repository, req: SearchRequest, t: str, compartment: str | 
 
 
 def _count(
-    repo: Repository, req: SearchRequest, types: Sequence[str], compartment: str | None, cap: int
+    repo: Repository, req: SearchRequest, types: Sequence[str], compartment: str | None
 ) -> int:
-    """Matches over ``types``, counted up to ``cap`` + 1 (0: all), ids only, unsorted."""
-    n = 0
-    for t in types:
-        plan = _type_plan(repo, req, t, compartment)
-        n += len(find_ids(repo, t, plan, (), cap + 1 - n if cap else 0))
-        if cap and n > cap:
-            break
-    return n
+    """Every match over ``types`` (ids only, unsorted): only when the client asks for it."""
+    return sum(len(find_ids(repo, t, _type_plan(repo, req, t, compartment), ())) for t in types)
 
 
 def _version_at(repo: Repository, t: str, rid: str, before: datetime) -> Doc | None:
@@ -373,8 +367,14 @@ def _changed_after(
     """Matches written since the first page, at their first-page position after ``after``."""
     changed = [
         d["_id"]
+        # deletions included: ``ts`` alone is an index scan (``deleted`` is not in that index);
+        # the narrowed match below leaves deleted documents out.
         for d in repo.find_visible(
-            t, {"ts": {"$gte": since}}, fields=["_id"], limit=CHANGED_MAX + 1
+            t,
+            {"ts": {"$gte": since}},
+            fields=["_id"],
+            limit=CHANGED_MAX + 1,
+            include_deleted=True,
         )
     ]
     if not changed:
@@ -432,7 +432,10 @@ def _keyset_page(
     """One keyset page: the first (``state`` None) or the one at ``offset`` of ``state``."""
     if state is None:
         since, start = now(), (0, None)
-        rows = _collect(repo, req, types, compartment, start, None, count + 1)
+        # The same read also counts a small result exactly: up to TOTAL_SCAN + 1 rows of ids
+        # and sort values, so the total costs no second query and no work beyond that bound.
+        need = count + 1 if req.total in ("none", "accurate") else max(count, TOTAL_SCAN) + 1
+        rows = _collect(repo, req, types, compartment, start, None, need)
     else:
         cursor = (state.get("cursors") or {}).get(str(offset)) if offset else [0, None]
         if not (
@@ -450,13 +453,9 @@ def _keyset_page(
     result = SearchResult(repo.fetch_visible(keys), offset=offset, count=count)
     result.has_next = has_next
     if state is None:
-        total = len(rows) if not has_next else None
-        if total is None and req.total == "accurate":
-            total = _count(repo, req, types, compartment, 0)
-        elif total is None and req.total != "none":
-            # A bounded exact count: constant work, and small results keep their total.
-            n = _count(repo, req, types, compartment, TOTAL_SCAN)
-            total = n if n <= TOTAL_SCAN else None
+        total = len(rows) if len(rows) < need else None  # every match was read
+        if req.total == "accurate" and total is None:
+            total = _count(repo, req, types, compartment)
         result.total = total
         if has_next:
             last = page[-1]
@@ -548,7 +547,7 @@ def run(
             result.prev_offset = max(0, offset - count) if offset > 0 else None
     elif req.summary == "count" or count == 0:
         # Counting is the point of the request: every match is read (ids only).
-        total = _count(repo, req, types, compartment, 0)
+        total = _count(repo, req, types, compartment)
         return SearchResult([], total=total, count=count, issues=issues)
     elif all(keyset.keyset_pageable(t, req.sort) for t in types):
         result = _keyset_page(repo, req, types, compartment, count, None, 0)
