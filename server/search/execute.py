@@ -181,10 +181,10 @@ def _fingerprint(repo: Repository, types: Sequence[str]) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _query_fingerprint(req: SearchRequest) -> str:
-    """The search a paging state belongs to: every parameter but the page size."""
+def _query_fingerprint(req: SearchRequest, compartment: str | None) -> str:
+    """The search a paging state belongs to: every parameter but the page size, and where."""
     pairs = sorted([n, v] for n, v in req.echo if n != "_count")
-    return hashlib.sha256(orjson.dumps([req.resource_type, pairs])).hexdigest()
+    return hashlib.sha256(orjson.dumps([req.resource_type, compartment, pairs])).hexdigest()
 
 
 def encode_page(sid: str, offset: int) -> str:
@@ -210,7 +210,13 @@ def decode_page(token: str) -> tuple[str, int]:
         raise FhirError(400, "invalid", f"invalid _page token {token[:40]!r}") from exc
 
 
-def _save_state(repo: Repository, req: SearchRequest, types: Sequence[str], state: Doc) -> str:
+def _save_state(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    state: Doc,
+) -> str:
     """Store a paging state (``_search``, shared by every worker) and return its id."""
     sid = uuid.uuid4().hex
     coll = repo.store.db[SNAPSHOTS]
@@ -218,7 +224,7 @@ def _save_state(repo: Repository, req: SearchRequest, types: Sequence[str], stat
     state |= {
         "_id": sid,
         "owner": _fingerprint(repo, types),
-        "query": _query_fingerprint(req),
+        "query": _query_fingerprint(req, compartment),
         "types": list(types),
     }
     coll.insert_one(state)
@@ -227,12 +233,7 @@ def _save_state(repo: Repository, req: SearchRequest, types: Sequence[str], stat
     return sid
 
 
-def save_snapshot(repo: Repository, keys: list[str], types: Sequence[str]) -> str:
-    """The result-set fallback: the ordered ``Type/id`` keys of the whole match."""
-    return _save_state(repo, SearchRequest("", echo=[]), types, {"kind": "keys", "keys": keys})
-
-
-def _load_state(repo: Repository, sid: str, req: SearchRequest | None) -> Doc:
+def _load_state(repo: Repository, sid: str, req: SearchRequest, compartment: str | None) -> Doc:
     doc = repo.store.db[SNAPSHOTS].find_one({"_id": sid})
     if doc is None or not isinstance(doc.get("created"), datetime):
         raise FhirError(410, "not-found", "these search results expired; repeat the search")
@@ -241,16 +242,9 @@ def _load_state(repo: Repository, sid: str, req: SearchRequest | None) -> Doc:
     types = doc.get("types")
     if not isinstance(types, list) or doc.get("owner") != _fingerprint(repo, types):
         raise FhirError(400, "invalid", "this _page token belongs to another session")
-    keyset_state = req is not None and doc.get("kind") == "keyset"
-    if keyset_state and req is not None and doc.get("query") != _query_fingerprint(req):
+    if doc.get("query") != _query_fingerprint(req, compartment):
         raise FhirError(400, "invalid", "this _page token belongs to another search")
     return doc
-
-
-def load_snapshot(repo: Repository, sid: str, types: Sequence[str]) -> list[str]:
-    doc = _load_state(repo, sid, None)
-    keys: list[str] = doc.get("keys") or []
-    return keys
 
 
 @dataclass
@@ -463,6 +457,7 @@ def _keyset_page(
                 repo,
                 req,
                 types,
+                compartment,
                 {
                     "kind": "keyset",
                     "created": since,
@@ -516,7 +511,7 @@ def _snapshot_first_page(
         )
     result = SearchResult(repo.fetch_visible(keys[:count]), total=total, count=count)
     if 0 < count < len(keys):
-        result.snapshot = _save_state(repo, req, types, {"kind": "keys", "keys": keys})
+        result.snapshot = _save_state(repo, req, types, compartment, {"kind": "keys", "keys": keys})
         result.has_next = True
     return result
 
@@ -533,7 +528,7 @@ def run(
     issues = list(req.issues)
     if req.page:
         sid, offset = decode_page(req.page)
-        state = _load_state(repo, sid, req)
+        state = _load_state(repo, sid, req, compartment)
         types = list(state["types"])
         if state.get("kind") == "keyset":
             result = _keyset_page(repo, req, types, compartment, count, state, offset)

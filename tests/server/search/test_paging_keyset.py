@@ -251,3 +251,11 @@ def test_a_quantity_sort_pages_by_a_stored_result_set(client: TestClient, app: F
     assert walk(client, f"{q}&_count=2") == whole
     state = app.state.consilium.store.db[SNAPSHOTS].find_one({})
     assert state["kind"] == "keys" and len(state["keys"]) == 5
+
+
+def test_a_compartment_token_used_in_another_compartment_is_400(ten: TestClient) -> None:
+    load(ten, [_obs(i) | {"subject": {"reference": "Patient/pt001"}} for i in range(3)])
+    b = ten.get("/fhir/Patient/pt001/Observation?_count=2").json()
+    token = encode_page(_sid(b), 2)
+    assert ten.get(f"/fhir/Patient/pt001/Observation?_count=2&_page={token}").status_code == 200
+    assert ten.get(f"/fhir/Patient/pt002/Observation?_count=2&_page={token}").status_code == 400
