@@ -86,8 +86,8 @@ def searchset(base: str, path: str, req: SearchRequest, result: SearchResult) ->
                     "url": _link(base, path, echo + count_pair + [("_page", token)]),
                 }
             )
-        if result.offset > 0:
-            prev = encode_page(result.snapshot, max(0, result.offset - result.count))
+        if result.prev_offset is not None:
+            prev = encode_page(result.snapshot, result.prev_offset)
             links.append(
                 {
                     "relation": "previous",

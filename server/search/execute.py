@@ -1,16 +1,26 @@
-"""Stage 3: run a planned search — chains, paging snapshots, _include/_revinclude.
+"""Stage 3: run a planned search — chains, keyset paging, _include/_revinclude.
 
-Security contract: every read goes through the repository's one read primitive,
-``Repository.find_visible`` / ``fetch_visible`` (matches, chains, _has, includes, revincludes,
-compartments), which applies the request's access filter (in the database filter or, when
-``residual.exact`` says Python decides it identically, on the fetched documents), the residual
-re-checks, ``can_read`` and redaction; paging snapshots are bound to the access filters. This
-module never touches a resource collection itself.
+Security contract: every read of resource data goes through the repository's one read
+primitive, ``Repository.find_visible`` / ``fetch_visible`` (matches, chains, _has, includes,
+revincludes, compartments), which applies the request's access filter (in the database filter
+or, when ``residual.exact`` says Python decides it identically, on the fetched documents), the
+residual re-checks, ``can_read`` and redaction. The one other read is the *position* of a
+resource that changed between pages: its version of first-page time, read through
+``Repository.history`` on the server's account, only ever for a resource the caller's own
+``find_visible`` just matched, and only its sort values are used (never disclosed). Paging
+state is bound to the access filters and the query. This module never touches a resource
+collection itself.
 
-Paging is by stored result sets: the first page stores the ordered keys of the whole match (up
-to ``SNAPSHOT_MAX``), later pages read slices of it, so writes during paging neither skip nor
-repeat entries. The opaque ``_page`` token only names a snapshot and an
-offset; it is decoded defensively and the snapshot is bound to the caller's access filters.
+Paging is keyset paging (docs/paging.md): a page reads only ``_count + 1`` matches in sort order
+(``_id`` the final tie-breaker) and the ``next`` link names a small paging state in the
+``_search`` collection (query fingerprint, sort, first-page time, owner binding, the last key of
+each page served) plus an offset, so any worker serves any page and a first page costs no work
+proportional to the match count. Resources that changed after the first page keep their
+first-page position (read from history), resources created after it are left out, deleted ones
+drop out: no entry of the first-page result is skipped or repeated. Sorts whose values Python
+cannot order exactly as MongoDB does (``keyset.keyset_pageable``) fall back to a stored result
+set (the ordered keys, up to ``SNAPSHOT_MAX``). The opaque ``_page`` token only names a state
+and an offset; it is decoded defensively.
 """
 
 from __future__ import annotations
@@ -20,9 +30,9 @@ import binascii
 import hashlib
 import itertools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cmp_to_key
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,21 +42,25 @@ import orjson
 from resources.registry import is_resource_type, search_params_for
 from server.errors import FhirError, Issue
 from server.repository import Repository
-from server.search import params, residual
+from server.search import keyset, params, residual
 from server.search import query as qb
-from server.search.index import COMPARTMENT
+from server.search.index import COMPARTMENT, extract_index
 from server.search.model import Include, SearchRequest
 from server.search.types import Filter
+from server.storage import build_documents
 from server.timeutil import now
 
 SNAPSHOTS = "_search"
-SNAPSHOT_MAX = 10_000
+SNAPSHOT_MAX = 10_000  # result-set fallback only (sorts keyset paging cannot order exactly)
 SNAPSHOT_TTL = timedelta(hours=1)
+TOTAL_SCAN = 100  # without _total=accurate, total is counted exactly up to this many matches
+CHANGED_MAX = 1_000  # resources changed since the first page a later page re-positions
 CHAIN_MAX = 10_000
 INCLUDE_MAX = 1_000
 ITERATE_ROUNDS = 3
 _cleanup_counter = itertools.count()
 Doc = dict[str, Any]
+Row = tuple[int, keyset.Key, str]  # (index into the searched types, sort key, logical id)
 
 
 # --------------------------------------------------------------------------------- primitives
@@ -58,20 +72,39 @@ def find_ids(
     limit: int = 0,
 ) -> list[str]:
     """Ids matching ``plan`` (deleted excluded, access filter applied), in ``sort`` order."""
+    fields = ["_id"] if _union_branches(plan.filter) is None else None
+    return [doc["_id"] for doc in find_rows(repo, resource_type, plan, sort, limit, fields)]
+
+
+def find_rows(
+    repo: Repository,
+    resource_type: str,
+    plan: qb.Plan,
+    sort: Sequence[tuple[str, int]],
+    limit: int = 0,
+    fields: Sequence[str] | None = None,
+) -> list[Doc]:
+    """The first ``limit`` (0: all) projected matches of ``plan`` in ``sort`` order.
+
+    ``fields`` defaults to ``_id`` and the sort fields. An OR across ranges is one index scan
+    per branch (each sorted and limited by the database), merged and cut here.
+    """
+    wanted = list(dict.fromkeys(fields or ["_id", *(f for f, _ in sort)]))
     branches = _union_branches(plan.filter)
     if branches is None:
         docs = repo.find_visible(
-            resource_type, plan.filter, fields=["_id"], checks=plan.residual, sort=sort, limit=limit
+            resource_type, plan.filter, fields=wanted, checks=plan.residual, sort=sort, limit=limit
         )
-        return [doc["_id"] for doc in docs]
-    # An OR across ranges: one index scan per branch, merged and sorted here.
+        return list(docs)
+    wanted = list(dict.fromkeys([*wanted, *(f for f, _ in sort)]))
     found: dict[str, Doc] = {}
     for branch in branches:
-        fields = ["_id", *(f for f, _ in sort)]
-        for doc in repo.find_visible(resource_type, branch, fields=fields, checks=plan.residual):
+        for doc in repo.find_visible(
+            resource_type, branch, fields=wanted, checks=plan.residual, sort=sort, limit=limit
+        ):
             found.setdefault(doc["_id"], doc)
-    ordered = sorted(found.values(), key=cmp_to_key(_comparator(sort)))
-    return [doc["_id"] for doc in (ordered[:limit] if limit else ordered)]
+    ordered = sorted(found.values(), key=cmp_to_key(keyset.comparator(sort)))
+    return ordered[:limit] if limit else ordered
 
 
 def _union_branches(flt: Filter) -> list[Filter] | None:
@@ -81,34 +114,6 @@ def _union_branches(flt: Filter) -> list[Filter] | None:
     if all(len(b) == 1 and not next(iter(b)).startswith("$") for b in branches):
         return branches
     return None
-
-
-def _sort_value(doc: Doc, field: str, direction: int) -> Any:
-    values = [v for v in residual.values(doc, field) if v is not None]
-    if not values:
-        return None
-    return min(values) if direction > 0 else max(values)
-
-
-def _comparator(sort: Sequence[tuple[str, int]]) -> Callable[[Doc, Doc], int]:
-    """MongoDB's order: arrays sort by their min (ascending) or max (descending); null first."""
-
-    def compare(a: Doc, b: Doc) -> int:
-        for name, direction in sort:
-            va, vb = _sort_value(a, name, direction), _sort_value(b, name, direction)
-            if va == vb:
-                continue
-            if va is None or vb is None:
-                less = va is None
-            else:
-                try:
-                    less = va < vb
-                except TypeError:
-                    less = str(va) < str(vb)
-            return (-1 if less else 1) * direction
-        return 0
-
-    return compare
 
 
 def _plain(flt: Filter) -> qb.Plan:
@@ -176,6 +181,12 @@ def _fingerprint(repo: Repository, types: Sequence[str]) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _query_fingerprint(req: SearchRequest, compartment: str | None) -> str:
+    """The search a paging state belongs to: every parameter but the page size, and where."""
+    pairs = sorted([n, v] for n, v in req.echo if n != "_count")
+    return hashlib.sha256(orjson.dumps([req.resource_type, compartment, pairs])).hexdigest()
+
+
 def encode_page(sid: str, offset: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([sid, offset])).decode().rstrip("=")
 
@@ -199,25 +210,41 @@ def decode_page(token: str) -> tuple[str, int]:
         raise FhirError(400, "invalid", f"invalid _page token {token[:40]!r}") from exc
 
 
-def save_snapshot(repo: Repository, keys: list[str], types: Sequence[str]) -> str:
+def _save_state(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    state: Doc,
+) -> str:
+    """Store a paging state (``_search``, shared by every worker) and return its id."""
     sid = uuid.uuid4().hex
     coll = repo.store.db[SNAPSHOTS]
-    coll.insert_one(
-        {"_id": sid, "keys": keys, "created": now(), "owner": _fingerprint(repo, types)}
-    )
+    state.setdefault("created", now())
+    state |= {
+        "_id": sid,
+        "owner": _fingerprint(repo, types),
+        "query": _query_fingerprint(req, compartment),
+        "types": list(types),
+    }
+    coll.insert_one(state)
     if next(_cleanup_counter) % 50 == 0:
         coll.delete_many({"created": {"$lt": now() - SNAPSHOT_TTL}})
     return sid
 
 
-def load_snapshot(repo: Repository, sid: str, types: Sequence[str]) -> list[str]:
+def _load_state(repo: Repository, sid: str, req: SearchRequest, compartment: str | None) -> Doc:
     doc = repo.store.db[SNAPSHOTS].find_one({"_id": sid})
-    if doc is None or doc["created"] < now() - SNAPSHOT_TTL:
+    if doc is None or not isinstance(doc.get("created"), datetime):
         raise FhirError(410, "not-found", "these search results expired; repeat the search")
-    if doc.get("owner") != _fingerprint(repo, types):
+    if doc["created"] < now() - SNAPSHOT_TTL:
+        raise FhirError(410, "not-found", "these search results expired; repeat the search")
+    types = doc.get("types")
+    if not isinstance(types, list) or doc.get("owner") != _fingerprint(repo, types):
         raise FhirError(400, "invalid", "this _page token belongs to another session")
-    keys: list[str] = doc["keys"]
-    return keys
+    if doc.get("query") != _query_fingerprint(req, compartment):
+        raise FhirError(400, "invalid", "this _page token belongs to another search")
+    return doc
 
 
 @dataclass
@@ -227,17 +254,266 @@ class SearchResult:
     total: int | None = None
     offset: int = 0
     count: int = 20
-    snapshot: str | None = None
+    snapshot: str | None = None  # the paging state the links name
     has_next: bool = False
+    prev_offset: int | None = None  # offset of the previous page, when it can be linked
     issues: list[Issue] = field(default_factory=list)
 
 
-def _keys_for_type(
-    repo: Repository, req: SearchRequest, resource_type: str, extra: Filter | None, cap: int
-) -> list[str]:
-    plan = plan_for(repo, req, resource_type, extra)
-    sort = qb.sort_spec(resource_type, req.sort)
-    return [f"{resource_type}/{i}" for i in find_ids(repo, resource_type, plan, sort, cap)]
+def _type_plan(repo: Repository, req: SearchRequest, t: str, compartment: str | None) -> qb.Plan:
+    extra = None
+    if compartment is not None:
+        extra = (
+            {"_id": compartment.split("/")[1]}
+            if t == "Patient"
+            else {f"idx.{COMPARTMENT}": compartment}
+        )
+    return plan_for(repo, req, t, extra)
+
+
+def _count(
+    repo: Repository, req: SearchRequest, types: Sequence[str], compartment: str | None
+) -> int:
+    """Every match over ``types`` (ids only, unsorted): only when the client asks for it."""
+    return sum(len(find_ids(repo, t, _type_plan(repo, req, t, compartment), ())) for t in types)
+
+
+def _version_at(repo: Repository, t: str, rid: str, before: datetime) -> Doc | None:
+    """The stored document of ``t/rid`` as it was just before ``before`` (None: not there).
+
+    Read on the server's account: only its sort values are used, to keep the first-page
+    position of a resource the caller's own ``find_visible`` matched (module docstring).
+    """
+    old = next(
+        repo.unrestricted().history(
+            resource_type=t, rid=rid, at_or_before=before - timedelta(milliseconds=1), limit=1
+        ),
+        None,
+    )
+    if old is None or old.deleted or old.resource is None:
+        return None
+    docs = build_documents(
+        t,
+        rid,
+        old.version_id,
+        old.last_updated,
+        old.resource,
+        interaction="update",
+        idx=extract_index(t, old.resource),
+        acl=old.acl or {},
+    )
+    return docs.current
+
+
+def _rows_after(
+    repo: Repository,
+    t: str,
+    plan: qb.Plan,
+    sort: keyset.Sort,
+    after: keyset.Key | None,
+    since: datetime | None,
+    need: int,
+    hint: int,
+) -> list[tuple[keyset.Key, str]]:
+    """The first ``need`` (key, id) of ``t`` after ``after`` in ``sort`` order.
+
+    ``since`` (the first-page time) given: rows written since then are left out of the scan and
+    re-positioned by their version of that time instead (``_version_at``), or left out when
+    they did not exist then. The database filter stays the plan's own (SecantusDB keeps its
+    index scan only when the index covers every predicate), so the key range is applied here
+    on the projected sort values; ``hint`` (rows already paged) sizes the first read.
+    """
+    fields = list(dict.fromkeys(["_id", "ts", *(f for f, _ in sort)]))
+    found: list[tuple[keyset.Key, str]] = []
+    limit = need if after is None else hint + need + 16
+    while True:
+        docs = find_rows(repo, t, plan, sort, limit, fields)
+        found = []
+        for doc in docs:
+            if since is not None and doc["ts"] >= since:
+                continue
+            key = keyset.key_of(doc, sort)
+            if after is None or keyset.compare_keys(key, after, sort) > 0:
+                found.append((key, doc["_id"]))
+                if len(found) >= need:
+                    break
+        if len(found) >= need or len(docs) < limit:
+            break
+        limit *= 4
+    if since is not None:
+        found += _changed_after(repo, t, plan, sort, after, since)
+
+        def by_key(a: tuple[keyset.Key, str], b: tuple[keyset.Key, str]) -> int:
+            return keyset.compare_keys(a[0], b[0], sort)
+
+        found.sort(key=cmp_to_key(by_key))
+    return found[:need]
+
+
+def _changed_after(
+    repo: Repository,
+    t: str,
+    plan: qb.Plan,
+    sort: keyset.Sort,
+    after: keyset.Key | None,
+    since: datetime,
+) -> list[tuple[keyset.Key, str]]:
+    """Matches written since the first page, at their first-page position after ``after``."""
+    changed = [
+        d["_id"]
+        # deletions included: ``ts`` alone is an index scan (``deleted`` is not in that index);
+        # the narrowed match below leaves deleted documents out.
+        for d in repo.find_visible(
+            t,
+            {"ts": {"$gte": since}},
+            fields=["_id"],
+            limit=CHANGED_MAX + 1,
+            include_deleted=True,
+        )
+    ]
+    if not changed:
+        return []
+    if len(changed) > CHANGED_MAX:
+        raise FhirError(
+            410, "not-found", "too much changed since the first page; repeat the search"
+        )
+    narrowed = qb.Plan(qb.and_merge([plan.filter, {"_id": {"$in": changed}}]), plan.residual)
+    out: list[tuple[keyset.Key, str]] = []
+    for doc in find_rows(repo, t, narrowed, sort, 0, ["_id"]):
+        old = _version_at(repo, t, doc["_id"], since)
+        if old is None:
+            continue  # created after the first page: not part of this result
+        key = keyset.key_of(old, sort)
+        if after is None or keyset.compare_keys(key, after, sort) > 0:
+            out.append((key, doc["_id"]))
+    return out
+
+
+def _collect(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    start: tuple[int, keyset.Key | None],
+    since: datetime | None,
+    need: int,
+    hint: int = 0,
+) -> list[Row]:
+    """Up to ``need`` rows over ``types`` (type by type, each in sort order) after ``start``."""
+    rows: list[Row] = []
+    first, after = start
+    for ti in range(first, len(types)):
+        t = types[ti]
+        plan = _type_plan(repo, req, t, compartment)
+        sort = qb.sort_spec(t, req.sort)
+        cursor = after if ti == first else None
+        for key, rid in _rows_after(repo, t, plan, sort, cursor, since, need - len(rows), hint):
+            rows.append((ti, key, rid))
+        if len(rows) >= need:
+            break
+    return rows
+
+
+def _keyset_page(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    count: int,
+    state: Doc | None,
+    offset: int,
+) -> SearchResult:
+    """One keyset page: the first (``state`` None) or the one at ``offset`` of ``state``."""
+    if state is None:
+        since, start = now(), (0, None)
+        # The same read also counts a small result exactly: up to TOTAL_SCAN + 1 rows of ids
+        # and sort values, so the total costs no second query and no work beyond that bound.
+        need = count + 1 if req.total in ("none", "accurate") else max(count, TOTAL_SCAN) + 1
+        rows = _collect(repo, req, types, compartment, start, None, need)
+    else:
+        cursor = (state.get("cursors") or {}).get(str(offset)) if offset else [0, None]
+        if not (
+            isinstance(cursor, list)
+            and len(cursor) == 2
+            and isinstance(cursor[0], int)
+            and 0 <= cursor[0] < len(types)
+        ):
+            raise FhirError(400, "invalid", "this _page token names no page of this search")
+        since = state["created"]
+        start = (cursor[0], cursor[1])
+        rows = _collect(repo, req, types, compartment, start, since, count + 1, offset)
+    page, has_next = rows[:count], len(rows) > count
+    keys = [f"{types[ti]}/{rid}" for ti, _, rid in page]
+    result = SearchResult(repo.fetch_visible(keys), offset=offset, count=count)
+    result.has_next = has_next
+    if state is None:
+        total = len(rows) if len(rows) < need else None  # every match was read
+        if req.total == "accurate" and total is None:
+            total = _count(repo, req, types, compartment)
+        result.total = total
+        if has_next:
+            last = page[-1]
+            result.snapshot = _save_state(
+                repo,
+                req,
+                types,
+                compartment,
+                {
+                    "kind": "keyset",
+                    "created": since,
+                    "total": total,
+                    "cursors": {str(len(page)): [last[0], last[1]]},
+                },
+            )
+        return result
+    result.total = state.get("total")
+    result.snapshot = state["_id"]
+    if has_next:
+        ti, key, _ = page[-1]
+        repo.store.db[SNAPSHOTS].update_one(
+            {"_id": state["_id"]}, {"$set": {f"cursors.{offset + len(page)}": [ti, key]}}
+        )
+    back = offset - count
+    if back == 0 or (back > 0 and str(back) in (state.get("cursors") or {})):
+        result.prev_offset = back
+    return result
+
+
+def _snapshot_first_page(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    count: int,
+    issues: list[Issue],
+) -> SearchResult:
+    """The result-set fallback for sorts keyset paging cannot order exactly."""
+    exact = req.total == "accurate"
+    cap = 0 if exact else SNAPSHOT_MAX + 1
+    keys: list[str] = []
+    for t in types:
+        plan = _type_plan(repo, req, t, compartment)
+        sort = qb.sort_spec(t, req.sort)
+        keys += [f"{t}/{i}" for i in find_ids(repo, t, plan, sort, cap - len(keys) if cap else 0)]
+        if cap and len(keys) > SNAPSHOT_MAX:
+            break
+    capped = len(keys) > SNAPSHOT_MAX
+    total = len(keys) if exact or not capped else None
+    keys = keys[:SNAPSHOT_MAX]
+    if capped:
+        issues.append(
+            Issue(
+                "too-costly",
+                f"only the first {SNAPSHOT_MAX} matches can be paged with this _sort; "
+                "narrow the search",
+                "warning",
+            )
+        )
+    result = SearchResult(repo.fetch_visible(keys[:count]), total=total, count=count)
+    if 0 < count < len(keys):
+        result.snapshot = _save_state(repo, req, types, compartment, {"kind": "keys", "keys": keys})
+        result.has_next = True
+    return result
 
 
 def run(
@@ -252,44 +528,26 @@ def run(
     issues = list(req.issues)
     if req.page:
         sid, offset = decode_page(req.page)
-        keys = load_snapshot(repo, sid, types)
-        page = keys[offset : offset + count]
-        result = SearchResult(repo.fetch_visible(page), total=len(keys), offset=offset, count=count)
-        result.snapshot, result.has_next = sid, count > 0 and offset + count < len(keys)
-    else:
-        keys = []
-        # Counting exactly (``_total=accurate`` or ``_summary=count``) reads every match anyway.
-        exact = req.total == "accurate" or req.summary == "count"
-        cap = 0 if exact else SNAPSHOT_MAX + 1
-        for t in types:
-            extra = None
-            if compartment is not None:
-                extra = (
-                    {"_id": compartment.split("/")[1]}
-                    if t == "Patient"
-                    else {f"idx.{COMPARTMENT}": compartment}
-                )
-            keys += _keys_for_type(repo, req, t, extra, cap)
-            if cap and len(keys) > SNAPSHOT_MAX:
-                break
-        capped = len(keys) > SNAPSHOT_MAX
-        total = len(keys) if exact or not capped else None
-        keys = keys[:SNAPSHOT_MAX]
-        if req.summary == "count":
-            return SearchResult([], total=total, issues=issues)
-        if capped:
-            issues.append(
-                Issue(
-                    "too-costly",
-                    f"only the first {SNAPSHOT_MAX} matches can be paged; narrow the search",
-                    "warning",
-                )
+        state = _load_state(repo, sid, req, compartment)
+        types = list(state["types"])
+        if state.get("kind") == "keyset":
+            result = _keyset_page(repo, req, types, compartment, count, state, offset)
+        else:
+            keys: list[str] = state.get("keys") or []
+            page = keys[offset : offset + count]
+            result = SearchResult(
+                repo.fetch_visible(page), total=len(keys), offset=offset, count=count
             )
-        page = keys[:count]
-        result = SearchResult(repo.fetch_visible(page), total=total, count=count)
-        if 0 < count < len(keys):
-            result.snapshot = save_snapshot(repo, keys, types)
-            result.has_next = True
+            result.snapshot, result.has_next = sid, count > 0 and offset + count < len(keys)
+            result.prev_offset = max(0, offset - count) if offset > 0 else None
+    elif req.summary == "count" or count == 0:
+        # Counting is the point of the request: every match is read (ids only).
+        total = _count(repo, req, types, compartment)
+        return SearchResult([], total=total, count=count, issues=issues)
+    elif all(keyset.keyset_pageable(t, req.sort) for t in types):
+        result = _keyset_page(repo, req, types, compartment, count, None, 0)
+    else:
+        result = _snapshot_first_page(repo, req, types, compartment, count, issues)
     result.issues = issues
     if req.includes or req.revincludes:
         result.included, more = includes(repo, result.matches, req.includes, req.revincludes)
