@@ -72,7 +72,7 @@ BASE = "http://localhost"
 RARE, MANY = "Rarely", "Manning"
 OBS_PER_PATIENT = 10
 BATCH = 2_000
-REBUILD_FROM = 20_000  # resources in one load from which indexes are dropped and rebuilt
+REBUILD_FROM = 5_000  # resources in one load from which indexes are dropped and rebuilt
 SCOPE = "system/*.cruds"
 JSON = {"Content-Type": "application/fhir+json"}
 # Medplum on this machine kind (issue #14): (figure, unit, target, higher is better)
@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         audit=a.audit,
     )
     if a.quick:
-        opts = Options([300, 900], Plan(3, 100), 40, 4, 20, 2, 20, 2, a.audit)
+        opts = Options([150, 400], Plan(3, 100), 20, 2, 10, 2, 10, 2, a.audit)
     print(
         f"# scale benchmark: sizes {opts.sizes}, {opts.requests} requests per figure, "
         f"concurrency {opts.concurrency}, auth on (SMART backend token), audit {opts.audit}",
