@@ -381,6 +381,7 @@ class Options:
     bundle_entries: int
     ingest_concurrency: int
     audit: str
+    seconds: float = 20.0  # at most this long per figure
 
 
 def measure_size(
@@ -449,11 +450,11 @@ def measure_size(
                 filters = record_filters(inproc, recorder, rtype, urls, token)
                 r = httpx.post(f"{raw}/raw/queries/{key}", content=json_util.dumps(filters))
                 r.raise_for_status()
-        with httpx.Client(headers=auth) as warm:
+        with httpx.Client(headers=auth, timeout=300) as warm:
             for _, key, _, urls in shapes:
                 for u in urls[:4]:
                     warm.get(f"{fhir}{u}").raise_for_status()
-                    httpx.get(f"{raw}/raw/search/{key}/0").raise_for_status()
+                    httpx.get(f"{raw}/raw/search/{key}/0", timeout=300).raise_for_status()
         warm = max(n // 5, 10)
         for name, key, _, urls in shapes:
             # warm both sides (cold caches right after the restart), then measure
@@ -462,24 +463,28 @@ def measure_size(
                 lambda cl, i, urls=urls: cl.get(f"{fhir}{urls[i % len(urls)]}", headers=auth),
                 total=warm,
                 concurrency=c,
+                max_seconds=opts.seconds / 4,
             )
             run_load(
                 "warm",
                 lambda cl, i, key=key: cl.get(f"{raw}/raw/search/{key}/{i}"),
                 total=warm,
                 concurrency=c,
+                max_seconds=opts.seconds / 4,
             )
             fr = run_load(
                 name,
                 lambda cl, i, urls=urls: cl.get(f"{fhir}{urls[i % len(urls)]}", headers=auth),
                 total=n,
                 concurrency=c,
+                max_seconds=opts.seconds,
             )
             rr = run_load(
                 name,
                 lambda cl, i, key=key: cl.get(f"{raw}/raw/search/{key}/{i}"),
                 total=n,
                 concurrency=c,
+                max_seconds=opts.seconds,
             )
             rows.append(Row(name, size, fr, rr, target=TARGETS["search"]))
 
@@ -491,15 +496,21 @@ def measure_size(
                 lambda cl, i, url=url: cl.get(f"{url}{picks[i]}", headers=auth),
                 total=warm,
                 concurrency=c,
+                max_seconds=opts.seconds / 4,
             )
         fr = run_load(
             "read",
             lambda cl, i: cl.get(f"{fhir}/fhir/Patient/{picks[i]}", headers=auth),
             total=n,
             concurrency=c,
+            max_seconds=opts.seconds,
         )
         rr = run_load(
-            "read", lambda cl, i: cl.get(f"{raw}/raw/Patient/{picks[i]}"), total=n, concurrency=c
+            "read",
+            lambda cl, i: cl.get(f"{raw}/raw/Patient/{picks[i]}"),
+            total=n,
+            concurrency=c,
+            max_seconds=opts.seconds,
         )
         rows.append(Row("read Patient/id", size, fr, rr, target=TARGETS["read"]))
 
@@ -516,6 +527,7 @@ def measure_size(
             total=opts.creates,
             concurrency=c,
             expect=201,
+            max_seconds=opts.seconds,
         )
         rr = run_load(
             "create",
@@ -523,6 +535,7 @@ def measure_size(
             total=opts.creates,
             concurrency=c,
             expect=201,
+            max_seconds=opts.seconds,
         )
         rows.append(Row("create Patient", size, fr, rr, target=TARGETS["create"]))
 
@@ -534,12 +547,14 @@ def measure_size(
             lambda cl, i: cl.post(f"{fhir}/fhir", json=bundles[i], headers=minimal),
             total=opts.bundles,
             concurrency=opts.ingest_concurrency,
+            max_seconds=opts.seconds * 2,
         )
         rr = run_load(
             "ingest",
             lambda cl, i: cl.post(f"{raw}/raw/bundle", json=bundles[i]),
             total=opts.bundles,
             concurrency=opts.ingest_concurrency,
+            max_seconds=opts.seconds * 2,
         )
         rows.append(
             Row(
@@ -554,8 +569,8 @@ def measure_size(
         )
     for row in rows:
         errors = row.fhir.errors + row.raw.errors
-        if errors:
-            raise SystemExit(f"{row.figure} at {size}: {errors} failed requests")
+        if errors:  # kept in the table: a figure with errors is not a figure to trust
+            print(f"   WARNING {row.figure} at {size}: {errors} failed requests", flush=True)
     return rows
 
 
@@ -584,7 +599,9 @@ def table(rows: list[Row]) -> str:
         lines.append(
             f"{r.figure:<34} {r.size:>8} {r.unit:>5} {rate:>8.0f} {r.fhir.pct(50):>7.1f} "
             f"{r.fhir.pct(95):>7.1f} {r.rate(r.raw):>8.0f} {r.raw.pct(95):>7.1f} "
-            f"{rate / max(r.rate(r.raw), 1e-9):>7.2f} {target:>8} {ok:4} {scale}"
+            f"{rate / max(r.rate(r.raw), 1e-9):>7.2f} {target:>8} {ok:4} {scale:9} "
+            f"n={r.fhir.requests}/{r.raw.requests}"
+            + (f" errors={r.fhir.errors}/{r.raw.errors}" if r.fhir.errors + r.raw.errors else "")
         )
     return "\n".join(lines)
 
@@ -642,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max", type=int, default=0, help="also measure at this size (1000000)")
     ap.add_argument("--requests", type=int, default=1000, help="requests per search/read figure")
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20, help="time cap per figure")
     ap.add_argument("--creates", type=int, default=1000)
     ap.add_argument("--bundles", type=int, default=12)
     ap.add_argument("--bundle-entries", type=int, default=100)
@@ -665,9 +683,10 @@ def main(argv: list[str] | None = None) -> int:
         bundle_entries=a.bundle_entries,
         ingest_concurrency=a.ingest_concurrency,
         audit=a.audit,
+        seconds=a.seconds,
     )
     if a.quick:
-        opts = Options([150, 400], Plan(3, 100), 20, 2, 10, 2, 10, 2, a.audit)
+        opts = Options([150, 400], Plan(3, 100), 20, 2, 10, 2, 10, 2, a.audit, 10.0)
     print(
         f"# scale benchmark: sizes {opts.sizes}, {opts.requests} requests per figure, "
         f"concurrency {opts.concurrency}, auth on (SMART backend token), audit {opts.audit}",
