@@ -645,10 +645,7 @@ def run(opts: Options, work: Path) -> list[Row]:
         with EmbeddedDatabase(work / "db") as db:
             settings = settings.model_copy(update={"mongodb_uri": db.uri})
             size_rows = measure_size(opts, settings, env, db.uri, data.resources, data)
-        for r in size_rows:
-            print(
-                f"   {r.figure:<34} FHIR {r.rate(r.fhir):7.0f} {r.unit}   floor {r.rate(r.raw):7.0f}"
-            )
+        print(table(size_rows), flush=True)  # each size as soon as it is measured
         rows += size_rows
     return rows
 
