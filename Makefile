@@ -33,8 +33,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Issue #14's figures in one run (docs/bench.md): read, create, transaction ingest and search at
+# 10k and 100k resources, auth on, each beside the raw FastAPI+pymongo floor.
+# 1M too: make bench BENCH_ARGS="--max 1000000" (long: the bulk load dominates).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python bench/read_create.py
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

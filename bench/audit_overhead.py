@@ -20,56 +20,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwk, jwt
 
+from bench.common import backend_token as common_backend_token
 from bench.common import child_server, run_load
 from server.embedded_db import EmbeddedDatabase, free_loopback_port
 
 ADMIN = "bench-admin-" + uuid.uuid4().hex
-BASE = "http://bench.local"
+BASE = "http://localhost"
 PATIENT = {"resourceType": "Patient", "name": [{"family": "Bench"}], "gender": "female"}
 
 
 def backend_token(server: str) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = {**jwk.construct(pem, "RS384").public_key().to_dict(), "kid": "k1", "alg": "RS384"}
-    meta = {
-        "token_endpoint_auth_method": "private_key_jwt",
-        "grant_types": ["client_credentials"],
-        "jwks": {"keys": [public]},
-        "scope": "system/Patient.rs",
-    }
-    r = httpx.post(
-        f"{server}/oauth/register", json=meta, headers={"Authorization": f"Bearer {ADMIN}"}
-    )
-    r.raise_for_status()
-    cid = r.json()["client_id"]
-    now = int(time.time())
-    assertion = jwt.encode(
-        {
-            "iss": cid,
-            "sub": cid,
-            "aud": f"{BASE}/oauth/token",
-            "exp": now + 240,
-            "jti": uuid.uuid4().hex,
-        },
-        pem,
-        algorithm="RS384",
-        headers={"kid": "k1"},
-    )
-    form = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": assertion,
-    }
-    r = httpx.post(f"{server}/oauth/token", data=form)
-    r.raise_for_status()
-    return str(r.json()["access_token"])
+    return common_backend_token(server, ADMIN, BASE, "system/Patient.rs")
 
 
 def main() -> None:
