@@ -72,7 +72,6 @@ BASE = "http://localhost"
 RARE, MANY = "Rarely", "Manning"
 OBS_PER_PATIENT = 10
 BATCH = 2_000
-REBUILD_FROM = 5_000  # resources in one load from which indexes are dropped and rebuilt
 SCOPE = "system/*.cruds"
 JSON = {"Content-Type": "application/fhir+json"}
 # Medplum on this machine kind (issue #14): (figure, unit, target, higher is better)
@@ -183,35 +182,21 @@ class Loaded:
 def load(settings: Settings, items: Iterator[dict[str, Any]], upto: int, into: Loaded) -> float:
     """Insert resources from ``items`` until ``upto`` are loaded (whole patients); seconds taken.
 
-    Current and history documents from ``stored_documents``, ``insert_many`` of ``BATCH``, into
-    the collections of a store built by the app (``create_app`` with ``settings``). Why the
-    search indexes are dropped first and rebuilt at the end (``Store.ensure_indexes``, the very
-    indexes the app creates at startup): on the pure-Python embedded database, maintaining the
-    40-odd ``idx.*`` indexes of a type per insert runs at ~110 documents/s, building them over
-    the loaded collection at ~400/s, and inserting into an unindexed collection at ~7,000/s.
-    A small load (under ``REBUILD_FROM`` resources: the smoke test) does not pay the index
-    builds' fixed cost: it goes through ``Repository.load_documents`` into indexed collections.
+    Current and history documents from ``stored_documents``, ``BATCH`` at a time through
+    ``Repository.load_documents`` into the collections and indexes the app creates. (Before the
+    one ``ks`` key index, docs/indexing.md, this dropped and rebuilt ~40 ``idx.*`` indexes per
+    type around the load; maintaining them ran at ~110 documents/s.)
     """
     app = create_app(settings.model_copy(update={"audit": "off"}))  # no materializer thread
     state = app.state.consilium
     store = state.store
     repo = Repository(store, state.hooks)
-    rebuild = upto - into.resources >= REBUILD_FROM
     ref_bases = bases(settings)
     batches: dict[str, list[Documents]] = {}
-    dropped: set[str] = set()
     t0 = time.perf_counter()
 
     def flush(rtype: str, batch: list[Documents]) -> None:
-        if not rebuild:
-            repo.load_documents(rtype, batch)
-            batch.clear()
-            return
-        if rtype not in dropped:
-            store.db[rtype].drop_indexes()
-            dropped.add(rtype)
-        store.db[rtype].insert_many([d.current for d in batch], ordered=False)
-        store.history.insert_many([d.history for d in batch], ordered=False)
+        repo.load_documents(rtype, batch)
         batch.clear()
 
     try:
@@ -234,15 +219,6 @@ def load(settings: Settings, items: Iterator[dict[str, Any]], upto: int, into: L
         for rtype, batch in batches.items():
             if batch:
                 flush(rtype, batch)
-        t1 = time.perf_counter()
-        for rtype in sorted(dropped):
-            store.ensure_indexes(rtype)
-        if dropped:
-            print(
-                f"   built+inserted in {t1 - t0:.0f} s, "
-                f"indexes rebuilt in {time.perf_counter() - t1:.0f} s",
-                flush=True,
-            )
     finally:
         store.close()
     return time.perf_counter() - t0
