@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pymongo import monitoring
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,3 +209,21 @@ def backend_token(server: str, admin: str, base: str, scope: str) -> str:
     r = httpx.post(f"{server}/oauth/token", data=form)
     r.raise_for_status()
     return str(r.json()["access_token"])
+
+
+class FindRecorder(monitoring.CommandListener):
+    """The ``find`` commands a FHIR request sends, for the raw floor to replay (a pymongo
+    listener on the in-process app's client)."""
+
+    def __init__(self) -> None:
+        self.finds: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.finds.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

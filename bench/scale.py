@@ -52,11 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from bson import json_util
 from fastapi.testclient import TestClient
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 import server.database
 from auth.acl import compute_acl
-from bench.common import Figures, backend_token, child_server, run_load
+from bench.common import Figures, FindRecorder, backend_token, child_server, run_load
 from server.app import create_app
 from server.bundles.references import local_targets
 from server.config import Settings
@@ -250,23 +250,6 @@ def layout_check(uri: str, written: list[tuple[str, str]]) -> list[str]:
 
 
 # ------------------------------------------------------------------------ recording queries
-class FindRecorder(monitoring.CommandListener):
-    """The ``find`` commands the app sends, for the floor to replay."""
-
-    def __init__(self) -> None:
-        self.finds: list[dict[str, Any]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.finds.append(dict(event.command))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 @contextmanager
 def recording_app(settings: Settings) -> Iterator[tuple[TestClient, FindRecorder]]:
     """An in-process app on the same database and keys whose MongoClient reports its finds

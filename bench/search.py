@@ -44,11 +44,12 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 from fastapi.testclient import TestClient
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 import server.database
 from auth.keys import KeyStore
 from auth.tokens import issue_access_token
+from bench.common import FindRecorder
 from bench.datagen import CLINICS, LABS, MRN, clinic_of, document, resources
 from server.app import create_app
 from server.config import Settings
@@ -165,23 +166,6 @@ def load(app: Any, items: Iterator[dict[str, Any]], count: int) -> tuple[int, in
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-class FindRecorder(monitoring.CommandListener):
-    """The ``find`` commands one FHIR request sends, for the raw baseline to replay."""
-
-    def __init__(self) -> None:
-        self.finds: list[dict[str, Any]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.finds.append(dict(event.command))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def raw_app(uri: str, db_name: str, replays: list[list[dict[str, Any]]]) -> FastAPI:

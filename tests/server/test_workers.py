@@ -152,16 +152,21 @@ def test_a_delete_on_one_process_is_a_410_on_the_other(
     assert b.get(f"/fhir/Patient/{rid}", headers=bearer(ADMIN)).status_code == 410
 
 
+def _assertion_grant(server: httpx.Client, jti: str | None = None) -> dict[str, str]:
+    """A client-credentials form with a fresh backend client's signed assertion."""
+    client_id, key = backend_client(server)  # type: ignore[arg-type]
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": key.assertion(client_id, aud=f"{BASE}/oauth/token", jti=jti),
+    }
+
+
 def test_a_token_issued_by_one_process_works_on_the_other(
     pair: tuple[httpx.Client, httpx.Client],
 ) -> None:
     a, b = pair
-    client_id, key = backend_client(a)  # type: ignore[arg-type]
-    form = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": key.assertion(client_id, aud=f"{BASE}/oauth/token"),
-    }
+    form = _assertion_grant(a)
     token = a.post("/oauth/token", data=form).json()["access_token"]
     assert b.get("/fhir/Patient/pat-a", headers=bearer(token)).status_code == 200
 
@@ -170,12 +175,7 @@ def test_a_client_assertion_jti_replayed_on_the_other_process_is_refused(
     pair: tuple[httpx.Client, httpx.Client],
 ) -> None:
     a, b = pair
-    client_id, key = backend_client(a)  # type: ignore[arg-type]
-    form = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": key.assertion(client_id, aud=f"{BASE}/oauth/token", jti="once-only"),
-    }
+    form = _assertion_grant(a, jti="once-only")
     assert a.post("/oauth/token", data=form).status_code == 200
     replay = b.post("/oauth/token", data=form)
     assert replay.status_code == 401

@@ -11,15 +11,13 @@ Helpers are copied from ``test_tracker_browser.py`` (a module of its own, its ow
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tests.e2e.serve_process import Server
-from tests.e2e.tracker.kit import BROWSER_MARKS, ROOT, shot
+from tests.e2e.tracker.kit import BROWSER_MARKS, ROOT, shot, user_token
 
 TASK = "task-hughes"
 EXPERT = "expert.nephrology"
@@ -152,21 +150,6 @@ def test_expert_clinic_and_insurer_run_a_case_through_the_tracker(
     assert CONCLUSION not in insurer.locator("main").inner_text()
     assert insurer.locator("form").count() == 0  # no actions for the insurer
     shot(insurer, "flow-insurer")
-
-
-def user_token(server: Server, user: str) -> str:
-    """A demo user's access token, as ``consilium token`` makes it for the README examples."""
-    out = subprocess.run(
-        [
-            *(sys.executable, "-m", "server.cli", "token", "--user", user),
-            *("--port", str(server.port), "--data-dir", str(server.log.parent)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return out.stdout.strip()
 
 
 def test_expert_declines_with_a_reason_and_the_case_moves_on(
