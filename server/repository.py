@@ -393,7 +393,7 @@ class Repository:
         if not wanted:
             return
         cursor = self.store.resources(resource_type).find(
-            {"_id": {"$in": wanted}}, {"idx": 0}, session=self.session
+            {"_id": {"$in": wanted}}, {"idx": 0, "ks": 0}, session=self.session
         )
         found = {d["_id"]: d for d in cursor}
         for i in wanted:

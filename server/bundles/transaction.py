@@ -110,6 +110,17 @@ def _plan(repo: Repository, entries: list[Entry]) -> _Plan:
     return plan
 
 
+def _prefetch_updates(repo: Repository, entries: list[Entry], plan: _Plan) -> None:
+    """One read per type of the current versions the PUT/PATCH entries replace, instead of one
+    per entry (each ``update`` then finds its current version in the transaction's cache)."""
+    by_type: dict[str, list[str]] = {}
+    for e in entries:
+        if e.method in ("PUT", "PATCH") and e.index in plan.ids and e.resource_type:
+            by_type.setdefault(e.resource_type, []).append(plan.ids[e.index])
+    for rtype, ids in by_type.items():
+        repo.prefetch(rtype, ids)
+
+
 def run_transaction(
     repo: Repository, entries: list[Entry], settings: Settings, base: str
 ) -> list[Outcome]:
@@ -134,6 +145,7 @@ def run_transaction(
                         ),
                     )
             plan = _plan(r, entries)
+            _prefetch_updates(r, entries, plan)
             resolve = reference_resolver(r)
             bodies: dict[int, Any] = {}
             for e in entries:

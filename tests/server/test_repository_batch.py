@@ -80,6 +80,21 @@ def test_a_bundle_of_puts_writes_each_collection_once(recorded: tuple[FastAPI, C
     assert commands.seen[("insert", "_history")] == 1
 
 
+def test_a_bundle_of_puts_reads_the_current_versions_once(
+    recorded: tuple[FastAPI, Commands],
+) -> None:
+    app, commands = recorded
+    ids = [f"f{k}" for k in range(8)]
+    with TestClient(app) as http:
+        assert http.post("/fhir", json=_put_bundle(ids, "female")).status_code == 200
+        commands.on = True
+        r = http.post("/fhir", json=_put_bundle(ids, "male"))
+        commands.on = False
+        assert [http.get(f"/fhir/Patient/{i}").json()["gender"] for i in ids] == ["male"] * 8
+    assert r.status_code == 200
+    assert commands.seen[("find", "Patient")] == 1  # the prefetch, not one find per entry
+
+
 def test_a_bundle_of_put_creates_inserts_once(recorded: tuple[FastAPI, Commands]) -> None:
     app, commands = recorded
     with TestClient(app) as http:
