@@ -29,15 +29,7 @@ export function barChart(id, title, rows, { unit = "", valueHeader = "Count" } =
     chart.append(svg("rect", { x: labelW, y: y + 4, width: Math.max(w, 1), height: rowH - 8, class: r.masked ? "bar masked" : "bar" }));
     chart.append(svg("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, shown(r)));
   });
-  const table = el("table", { class: "cases chart-table" },
-    el("caption", {}, `${title} (table)`),
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Category"), el("th", { scope: "col" }, valueHeader))),
-    el("tbody", {}, rows.length
-      ? rows.map((r) => el("tr", {}, el("th", { scope: "row" }, r.label), el("td", { "data-value": r.masked ? "masked" : String(r.value) }, shown(r))))
-      : el("tr", {}, el("td", { colspan: "2" }, "No data."))));
-  return el("figure", { class: "chart", id },
-    el("figcaption", {}, el("h2", {}, title)), rows.length ? chart : null,
-    el("details", { open: true }, el("summary", {}, "Figures as a table"), table));
+  return figure(id, title, chart, rows, shown, "Category", valueHeader);
 }
 
 /** A histogram: vertical columns over ordered bins (rows as barChart's), with the same table.
@@ -58,15 +50,7 @@ export function histogram(id, title, rows, { axis = "", valueHeader = "Cases" } 
     chart.append(svg("text", { x: x + (colW - 16) / 2, y: top + plotH + 20, "text-anchor": "middle", class: "chart-label" }, r.short || r.label));
   });
   if (axis) chart.append(svg("text", { x: width / 2, y: height - 6, "text-anchor": "middle", class: "chart-label" }, axis));
-  const table = el("table", { class: "cases chart-table" },
-    el("caption", {}, `${title} (table)`),
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Band"), el("th", { scope: "col" }, valueHeader))),
-    el("tbody", {}, rows.length
-      ? rows.map((r) => el("tr", {}, el("th", { scope: "row" }, r.label), el("td", { "data-value": r.masked ? "masked" : String(r.value) }, shown(r))))
-      : el("tr", {}, el("td", { colspan: "2" }, "No data."))));
-  return el("figure", { class: "chart", id },
-    el("figcaption", {}, el("h2", {}, title)), rows.length ? chart : null,
-    el("details", { open: true }, el("summary", {}, "Figures as a table"), table));
+  return figure(id, title, chart, rows, shown, "Band", valueHeader);
 }
 
 /** CSV text (RFC 4180: quoted fields, CRLF) of [[...cells]]; a leading =+-@ is neutralised so a
@@ -78,4 +62,17 @@ export function toCsv(rows) {
     return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+}
+
+/** The chart with its figures as a table beside it (every chart is readable without the SVG). */
+function figure(id, title, chart, rows, shown, keyHeader, valueHeader) {
+  const table = el("table", { class: "cases chart-table" },
+    el("caption", {}, `${title} (table)`),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, keyHeader), el("th", { scope: "col" }, valueHeader))),
+    el("tbody", {}, rows.length
+      ? rows.map((r) => el("tr", {}, el("th", { scope: "row" }, r.label), el("td", { "data-value": r.masked ? "masked" : String(r.value) }, shown(r))))
+      : el("tr", {}, el("td", { colspan: "2" }, "No data."))));
+  return el("figure", { class: "chart", id },
+    el("figcaption", {}, el("h2", {}, title)), rows.length ? chart : null,
+    el("details", { open: true }, el("summary", {}, "Figures as a table"), table));
 }

@@ -48,14 +48,19 @@ def sign_in(page: Page, server: Server, credentials: dict[str, Any], user: str) 
     page.get_by_role("button", name="Sign in and allow").click()
 
 
-def admin_search(server: Server, credentials: dict[str, Any], query: str) -> dict[str, Any]:
+def admin_get(server: Server, credentials: dict[str, Any], path: str) -> dict[str, Any]:
+    """``GET /fhir/{path}`` with the admin token (what the server holds, beside what a page shows)."""
     r = httpx.get(
-        f"{server.base}/fhir/Task?{query}",
+        f"{server.base}/fhir/{path}",
         headers={"Authorization": f"Bearer {credentials['admin_token']}"},
     )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+def admin_search(server: Server, credentials: dict[str, Any], query: str) -> dict[str, Any]:
+    return admin_get(server, credentials, f"Task?{query}")
 
 
 # ---- trk2: coordination, reports, tokens, accessibility tests

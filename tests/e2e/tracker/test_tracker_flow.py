@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tests.e2e.serve_process import Server
-from tests.e2e.tracker.kit import BROWSER_MARKS, ROOT, shot, user_token
+from tests.e2e.tracker.kit import BROWSER_MARKS, ROOT, open_as, shot, user_token
 
 TASK = "task-hughes"
 EXPERT = "expert.nephrology"
@@ -35,13 +35,7 @@ pytestmark = BROWSER_MARKS
 def open_case_as(browser: Browser, server: Server, credentials: dict[str, Any], user: str) -> Page:
     """A fresh browser context, signed in as ``user`` on the sign-in page, on the case page."""
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{server.base}/app/case.html?task={TASK}")
-    page.get_by_role("button", name="Sign in").first.click()
-    page.wait_for_url("**/oauth/authorize**")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(credentials["users"][user])
-    page.get_by_role("button", name="Sign in and allow").click()
-    page.wait_for_url(f"**/app/case.html?task={TASK}")
+    open_as(page, server, credentials, user, f"/app/case.html?task={TASK}")
     page.locator("#case-status").wait_for()
     return page
 

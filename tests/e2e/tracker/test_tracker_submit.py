@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tests.e2e.serve_process import Server
-from tests.e2e.tracker.kit import BROWSER_MARKS, admin_search, shot, sign_in
+from tests.e2e.tracker.kit import BROWSER_MARKS, admin_get, admin_search, shot, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -61,16 +61,6 @@ def fill_case(page: Page) -> None:
     page.get_by_label("Investigation", exact=True).fill(INVESTIGATION)
     page.get_by_label("Date of the investigation").fill("2026-11-20")
     page.get_by_label("Result", exact=True).fill("Grade 2 IDC, ER+ HER2-, 1 of 3 sentinel nodes.")
-
-
-def admin_get(server: Server, credentials: dict[str, Any], path: str) -> dict[str, Any]:
-    r = httpx.get(
-        f"{server.base}/fhir/{path}",
-        headers={"Authorization": f"Bearer {credentials['admin_token']}"},
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 def cases_of_patient(server: Server, credentials: dict[str, Any]) -> int:

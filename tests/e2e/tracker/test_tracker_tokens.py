@@ -39,6 +39,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.stop()
 
 
+def on_the_worklist(page: Page, server: Server, credentials: dict[str, Any]) -> None:
+    """The coordinator signed in, the worklist's counts loaded (the tests' starting point)."""
+    sign_in(page, server, credentials, "coord.silva")
+    page.wait_for_url("**/app/worklist.html")
+    page.locator(".folders .count").first.wait_for()
+
+
 def stored(page: Page) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(page.evaluate(f"sessionStorage.getItem('{KEY}')"))
     return data
@@ -68,9 +75,7 @@ def wait_until_expired(token: str, server: Server) -> None:
 def test_an_expired_token_is_refreshed_without_leaving_the_page(
     page: Page, server: Server, credentials: dict[str, Any]
 ) -> None:
-    sign_in(page, server, credentials, "coord.silva")
-    page.wait_for_url("**/app/worklist.html")
-    page.locator(".folders .count").first.wait_for()
+    on_the_worklist(page, server, credentials)
     first = stored(page)
     assert first["refresh"], "the tracker asks for online_access and gets a refresh token"
     wait_until_expired(first["token"], server)
@@ -103,9 +108,7 @@ def test_an_expired_token_is_refreshed_without_leaving_the_page(
 def test_a_401_on_a_token_thought_valid_is_refreshed_and_retried(
     page: Page, server: Server, credentials: dict[str, Any]
 ) -> None:
-    sign_in(page, server, credentials, "coord.silva")
-    page.wait_for_url("**/app/worklist.html")
-    page.locator(".folders .count").first.wait_for()
+    on_the_worklist(page, server, credentials)
     first = stored(page)
     wait_until_expired(first["token"], server)
     # The browser believes the token still valid (a skewed clock): the server's 401 triggers
@@ -121,9 +124,7 @@ def test_a_401_on_a_token_thought_valid_is_refreshed_and_retried(
 def test_a_refused_refresh_asks_to_sign_in_and_comes_back_to_the_page(
     page: Page, server: Server, credentials: dict[str, Any]
 ) -> None:
-    sign_in(page, server, credentials, "coord.silva")
-    page.wait_for_url("**/app/worklist.html")
-    page.locator(".folders .count").first.wait_for()
+    on_the_worklist(page, server, credentials)
     page.locator("#folder-completed").click()
     page.wait_for_url("**folder=completed")
     page.locator("table.cases caption").wait_for()
