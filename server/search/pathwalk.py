@@ -51,8 +51,27 @@ _MODEL: dict[str, Any] = models["r4"]
 _PRIMITIVE_OR_BACKBONE = {"BackboneElement", "Element"}
 # FHIR's primitive types (the model's choice lists capitalise them: ``String``, ``DateTime``).
 _PRIMITIVES = frozenset(
-    "boolean integer string decimal uri url canonical base64Binary instant date dateTime time "
-    "code oid id markdown unsignedInt positiveInt uuid".split()
+    [
+        "boolean",
+        "integer",
+        "string",
+        "decimal",
+        "uri",
+        "url",
+        "canonical",
+        "base64Binary",
+        "instant",
+        "date",
+        "dateTime",
+        "time",
+        "code",
+        "oid",
+        "id",
+        "markdown",
+        "unsignedInt",
+        "positiveInt",
+        "uuid",
+    ]
 )
 
 Walker = Callable[[dict[str, Any]], list[Any]]
