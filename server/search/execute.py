@@ -530,7 +530,9 @@ def _cache_key(
     need: int,
 ) -> bytes | None:
     """The resolved search (see server/search/page_cache.py); None when it cannot be encoded."""
-    parts: list[Any] = [list(types), compartment, count, need, req.total]
+    # The query's own fingerprint too: the paging state a hit hands out is bound to it (two
+    # searches differing only in _elements resolve alike but own different states).
+    parts: list[Any] = [list(types), _query_fingerprint(req, compartment), count, need, req.total]
     for t, plan in zip(types, plans, strict=True):
         parts.append([plan.filter, plan.residual, qb.sort_spec(t, req.sort), repo.access_filter(t)])
     try:

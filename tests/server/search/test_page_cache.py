@@ -253,6 +253,21 @@ def test_the_next_link_of_a_cached_first_page_serves_the_rest(
     assert sorted(seen) == sorted(made)
 
 
+def test_searches_differing_only_in_result_parameters_each_page_on(
+    cached: tuple[TestClient, FastAPI],
+) -> None:
+    c, _ = cached
+    for _ in range(3):
+        create(c, patient("Shaped", gender="female"))
+    for query in ("family=Shaped&_count=1", "family=Shaped&_count=1&_elements=gender"):
+        for _ in range(2):  # the second is a hit where the resolved search is the same
+            bundle = c.get(f"/fhir/Patient?{query}").json()
+            nxt = next(x["url"] for x in bundle["link"] if x["relation"] == "next")
+            page2 = c.get(nxt.replace("http://testserver", ""))
+            assert page2.status_code == 200, page2.text
+            assert len(page2.json()["entry"]) == 1
+
+
 def test_search_entries_of_a_transaction_bypass_the_cache(
     cached: tuple[TestClient, FastAPI],
 ) -> None:
