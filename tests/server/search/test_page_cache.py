@@ -4,36 +4,18 @@ hits, every kind of write making them a miss, chains, parties, paging and Bundle
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from bson.codec_options import DEFAULT_CODEC_OPTIONS
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from server.read_cache import ReadCache
 from server.search.page_cache import FirstPage, PageCache
+from tests.server.conftest import ready
 from tests.smart_helpers import ADMIN, backend_token, bearer, load_parties
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
-
-
-def ready(app: FastAPI) -> None:
-    """Wait until the read-cache watcher serves (the first lease after start)."""
-    cache = app.state.consilium.read_cache
-    deadline = time.monotonic() + 10
-    while not cache.usable():
-        assert time.monotonic() < deadline, "the read-cache watcher never became healthy"
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def cached(app_factory: Any) -> Iterator[tuple[TestClient, FastAPI]]:
-    app = app_factory(read_cache=100, read_cache_lease_seconds=0.5)
-    with TestClient(app, base_url="http://testserver") as c:
-        ready(app)
-        yield c, app
 
 
 def pages(app: FastAPI) -> PageCache:
