@@ -25,7 +25,7 @@ from server.errors import FhirError, Issue, operation_outcome
 from server.formats import dumps, negotiate
 from server.hooks import Hooks
 from server.middleware import RequestIdAndSizeLimit
-from server.rest import history, instance, metadata, operations, search, system
+from server.rest import bulk_import, history, instance, metadata, operations, search, system
 from server.rest import type as type_routes
 from server.rest.paths import allowed_methods
 from server.security import authenticate
@@ -165,6 +165,7 @@ def create_app(
 
     protected = APIRouter(prefix="/fhir", dependencies=[Depends(_guard)])
     # Then: /{type}/{id}/$op must not be taken for the compartment search /{type}/{id}/{ctype}.
+    protected.include_router(bulk_import.router)  # POST /$import reads NDJSON, not Parameters
     protected.include_router(operations.router)
     protected.include_router(history.router)
     protected.include_router(search.router)

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # How long a silent read-cache watcher is waited for by writers of other processes (and
     # after which it stops serving cached current versions itself).
     read_cache_lease_seconds: float = Field(default=2.0, ge=0.5, le=60)
+    # First search pages kept while nothing of their types is written (server/search/
+    # page_cache.py): at most this many (0 = off), each at most this long. They ride the read
+    # cache's invalidation, so they are on only when the read cache is.
+    search_cache: int = Field(default=1000, ge=0)
+    search_cache_seconds: float = Field(default=60.0, gt=0, le=600)
 
     @property
     def auth_enabled(self) -> bool:

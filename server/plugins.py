@@ -17,6 +17,7 @@ def default_plugins() -> list[Plugin]:
     from server import audit, profile_validation, read_cache, second_opinion, smart
     from server.bundles.plugin import install as bundles
     from server.operations.plugin import install as operations
+    from server.search import page_cache
     from server.search.plugin import install as search
     from server.tracker import plugin as tracker
 
@@ -29,5 +30,6 @@ def default_plugins() -> list[Plugin]:
         smart.smart_plugin,  # last: its PRE_WRITE hook records ownership of the final resource
         audit.audit_plugin,
         read_cache.plugin,  # its commit hook runs first among the POST_COMMIT hooks
+        page_cache.plugin,  # after read_cache: first search pages ride its invalidation
         tracker,  # the /app web app and its OAuth client; after smart (it needs state.auth)
     ]

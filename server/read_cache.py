@@ -72,6 +72,11 @@ class ReadCache:
         self._floor = 0
         # Whether the current-version entries may be served (the watcher says so).
         self.usable: Callable[[], bool] = lambda: True
+        # Per type, how many of its resources were invalidated; ``_clears`` counts ``clear``.
+        # Whole-result caches (server/search/page_cache.py) stamp an entry with these and drop it
+        # when any of its types moved: any write of the type may change a search's result.
+        self._generations: dict[str, int] = {}
+        self._clears = 0
         self.hits = 0
         self.misses = 0
 
@@ -85,6 +90,11 @@ class ReadCache:
     def begin(self) -> int:
         """A token to take before reading the database for a fill (see ``put``)."""
         return self._seq
+
+    def generations(self, types: tuple[str, ...]) -> tuple[int, ...]:
+        """A stamp that changes whenever a resource of one of ``types`` is invalidated."""
+        with self._lock:
+            return (self._clears, *(self._generations.get(t, 0) for t in types))
 
     def get(self, key: Key) -> Stored | None:
         if key[2] == CURRENT and not self.usable():
@@ -126,6 +136,7 @@ class ReadCache:
         """Forget the current version of ``resource_type/rid`` (versions are immutable)."""
         with self._lock:
             self._seq += 1
+            self._generations[resource_type] = self._generations.get(resource_type, 0) + 1
             name = (resource_type, rid)
             self._invalidated[name] = self._seq
             self._invalidated.move_to_end(name)
@@ -140,6 +151,7 @@ class ReadCache:
         """Forget everything and refuse fills that began before now."""
         with self._lock:
             self._seq += 1
+            self._clears += 1
             self._floor = self._seq
             self._invalidated.clear()
             self._entries.clear()

@@ -160,6 +160,7 @@ class Importer:
         on_failure: Callable[[Failure], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
         audit: Callable[[AuditFacts], None] | None = None,
+        writer: AuditFacts | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
@@ -171,11 +172,13 @@ class Importer:
         self.on_failure = on_failure
         self.progress = progress
         self.audit = audit
+        # Who the audit facts name: the importing client (``$import``), else the command.
+        self.writer = writer or AuditFacts("update", 0, "", client_id=IMPORT_CLIENT)
         self.enforce = settings.enforce_referential_integrity
         # The checks are ours (per line, see _attempt); the hook only collects the targets.
         self._collect_only = settings.model_copy(update={"enforce_referential_integrity": False})
         self.result = ImportResult()
-        self.run_id = str(uuid.uuid4())
+        self.run_id = self.writer.request_id or str(uuid.uuid4())
         self._later: list[tuple[Item, FhirError]] = []
         self._done = 0
         self._total = 0
@@ -326,7 +329,9 @@ class Importer:
             recorded=fhir_instant(now()),
             resource_type=rtype,
             resource_id=rid,
-            client_id=IMPORT_CLIENT,
+            client_id=self.writer.client_id,
+            user=self.writer.user,
+            source_ip=self.writer.source_ip,
             request_id=self.run_id,
             method="PUT",
         )

@@ -38,7 +38,7 @@ def _respond(
 ) -> Response:
     s = state.settings
     count = s.default_page_size if req.count is None else min(req.count, s.max_page_size)
-    result = run(repo, req, types, count=count, compartment=compartment)
+    result = run(repo, req, types, count=count, compartment=compartment, cache=state.page_cache)
     return fhir_response(request, searchset(base, path, req, result))
 
 

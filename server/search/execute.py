@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import itertools
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,15 +38,18 @@ from functools import cmp_to_key
 from typing import Any
 from urllib.parse import parse_qsl
 
+import bson
+import bson.errors
 import orjson
 
-from resources.registry import is_resource_type, search_params_for
 from server.errors import FhirError, Issue
 from server.repository import Repository
 from server.search import keyset, params, residual
 from server.search import query as qb
+from server.search.includes import includes
 from server.search.index import COMPARTMENT, extract_index
-from server.search.model import Include, SearchRequest
+from server.search.model import SearchRequest
+from server.search.page_cache import FirstPage, PageCache
 from server.search.types import Filter
 from server.storage import build_documents
 from server.timeutil import now
@@ -56,8 +60,6 @@ SNAPSHOT_TTL = timedelta(hours=1)
 TOTAL_SCAN = 100  # without _total=accurate, total is counted exactly up to this many matches
 CHANGED_MAX = 1_000  # resources changed since the first page a later page re-positions
 CHAIN_MAX = 10_000
-INCLUDE_MAX = 1_000
-ITERATE_ROUNDS = 3
 _cleanup_counter = itertools.count()
 Doc = dict[str, Any]
 Row = tuple[int, keyset.Key, str]  # (index into the searched types, sort key, logical id)
@@ -398,13 +400,17 @@ def _collect(
     since: datetime | None,
     need: int,
     hint: int = 0,
+    plans: Sequence[qb.Plan] | None = None,
 ) -> list[Row]:
-    """Up to ``need`` rows over ``types`` (type by type, each in sort order) after ``start``."""
+    """Up to ``need`` rows over ``types`` (type by type, each in sort order) after ``start``.
+
+    ``plans``: the types' plans when the caller already resolved them (else planned lazily, so
+    a system search stops planning once it has enough rows)."""
     rows: list[Row] = []
     first, after = start
     for ti in range(first, len(types)):
         t = types[ti]
-        plan = _type_plan(repo, req, t, compartment)
+        plan = plans[ti] if plans is not None else _type_plan(repo, req, t, compartment)
         sort = qb.sort_spec(t, req.sort)
         cursor = after if ti == first else None
         for key, rid in _rows_after(repo, t, plan, sort, cursor, since, need - len(rows), hint):
@@ -420,52 +426,24 @@ def _keyset_page(
     types: Sequence[str],
     compartment: str | None,
     count: int,
-    state: Doc | None,
+    state: Doc,
     offset: int,
 ) -> SearchResult:
-    """One keyset page: the first (``state`` None) or the one at ``offset`` of ``state``."""
-    if state is None:
-        since, start = now(), (0, None)
-        # The same read also counts a small result exactly: up to TOTAL_SCAN + 1 rows of ids
-        # and sort values, so the total costs no second query and no work beyond that bound.
-        need = count + 1 if req.total in ("none", "accurate") else max(count, TOTAL_SCAN) + 1
-        rows = _collect(repo, req, types, compartment, start, None, need)
-    else:
-        cursor = (state.get("cursors") or {}).get(str(offset)) if offset else [0, None]
-        if not (
-            isinstance(cursor, list)
-            and len(cursor) == 2
-            and isinstance(cursor[0], int)
-            and 0 <= cursor[0] < len(types)
-        ):
-            raise FhirError(400, "invalid", "this _page token names no page of this search")
-        since = state["created"]
-        start = (cursor[0], cursor[1])
-        rows = _collect(repo, req, types, compartment, start, since, count + 1, offset)
+    """A later keyset page: the one at ``offset`` of ``state`` (``_first_keyset_page``: the first)."""
+    cursor = (state.get("cursors") or {}).get(str(offset)) if offset else [0, None]
+    if not (
+        isinstance(cursor, list)
+        and len(cursor) == 2
+        and isinstance(cursor[0], int)
+        and 0 <= cursor[0] < len(types)
+    ):
+        raise FhirError(400, "invalid", "this _page token names no page of this search")
+    since = state["created"]
+    start = (cursor[0], cursor[1])
+    rows = _collect(repo, req, types, compartment, start, since, count + 1, offset)
     page, has_next = rows[:count], len(rows) > count
-    keys = [f"{types[ti]}/{rid}" for ti, _, rid in page]
-    result = SearchResult(repo.fetch_visible(keys), offset=offset, count=count)
+    result = _page_of(repo, types, page, offset, count)
     result.has_next = has_next
-    if state is None:
-        total = len(rows) if len(rows) < need else None  # every match was read
-        if req.total == "accurate" and total is None:
-            total = _count(repo, req, types, compartment)
-        result.total = total
-        if has_next:
-            last = page[-1]
-            result.snapshot = _save_state(
-                repo,
-                req,
-                types,
-                compartment,
-                {
-                    "kind": "keyset",
-                    "created": since,
-                    "total": total,
-                    "cursors": {str(len(page)): [last[0], last[1]]},
-                },
-            )
-        return result
     result.total = state.get("total")
     result.snapshot = state["_id"]
     if has_next:
@@ -477,6 +455,88 @@ def _keyset_page(
     if back == 0 or (back > 0 and str(back) in (state.get("cursors") or {})):
         result.prev_offset = back
     return result
+
+
+def _page_of(
+    repo: Repository, types: Sequence[str], page: Sequence[Row], offset: int, count: int
+) -> SearchResult:
+    """The page's resources, fetched (access-checked, redacted) for this request."""
+    keys = [f"{types[ti]}/{rid}" for ti, _, rid in page]
+    return SearchResult(repo.fetch_visible(keys), offset=offset, count=count)
+
+
+def _first_keyset_page(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    count: int,
+    cache: PageCache | None,
+) -> SearchResult:
+    """The first page: ``count + 1`` rows (or up to TOTAL_SCAN + 1 to count a small result
+    exactly in the same read, so the total costs no second query and no work beyond that
+    bound), then the paging state when there is more; reused from ``cache`` while valid."""
+    need = count + 1 if req.total in ("none", "accurate") else max(count, TOTAL_SCAN) + 1
+    plans: list[qb.Plan] | None = None
+    key, stamp = None, None
+    if cache is not None and repo.session is None:  # a transaction sees its own writes
+        plans = [_type_plan(repo, req, t, compartment) for t in types]
+        key = _cache_key(repo, req, types, compartment, plans, count, need)
+        hit = cache.get(key) if key is not None else None
+        if hit is not None:
+            result = _page_of(repo, types, hit.rows[:count], 0, count)
+            result.has_next, result.total = len(hit.rows) > count, hit.total
+            result.snapshot = hit.snapshot
+            return result
+        stamp = cache.begin(types) if key is not None else None
+    since = now()
+    rows = _collect(repo, req, types, compartment, (0, None), None, need, plans=plans)
+    page, has_next = rows[:count], len(rows) > count
+    result = _page_of(repo, types, page, 0, count)
+    result.has_next = has_next
+    total = len(rows) if len(rows) < need else None  # every match was read
+    if req.total == "accurate" and total is None:
+        total = _count(repo, req, types, compartment)
+    result.total = total
+    if has_next:
+        last = page[-1]
+        result.snapshot = _save_state(
+            repo,
+            req,
+            types,
+            compartment,
+            {
+                "kind": "keyset",
+                "created": since,
+                "total": total,
+                "cursors": {str(len(page)): [last[0], last[1]]},
+            },
+        )
+    if cache is not None and key is not None and stamp is not None:
+        first = FirstPage(tuple(rows), total, result.snapshot, time.monotonic())
+        cache.put(key, types, first, stamp)
+    return result
+
+
+def _cache_key(
+    repo: Repository,
+    req: SearchRequest,
+    types: Sequence[str],
+    compartment: str | None,
+    plans: Sequence[qb.Plan],
+    count: int,
+    need: int,
+) -> bytes | None:
+    """The resolved search (see server/search/page_cache.py); None when it cannot be encoded."""
+    # The query's own fingerprint too: the paging state a hit hands out is bound to it (two
+    # searches differing only in _elements resolve alike but own different states).
+    parts: list[Any] = [list(types), _query_fingerprint(req, compartment), count, need, req.total]
+    for t, plan in zip(types, plans, strict=True):
+        parts.append([plan.filter, plan.residual, qb.sort_spec(t, req.sort), repo.access_filter(t)])
+    try:
+        return PageCache.key(parts, repo.store.db.codec_options)
+    except (bson.errors.InvalidDocument, TypeError, OverflowError):
+        return None
 
 
 def _snapshot_first_page(
@@ -523,8 +583,12 @@ def run(
     *,
     count: int,
     compartment: str | None = None,
+    cache: PageCache | None = None,
 ) -> SearchResult:
-    """Search ``types`` (one for a type search; several for system/compartment searches)."""
+    """Search ``types`` (one for a type search; several for system/compartment searches).
+
+    ``cache``: first pages may be reused from it (the REST search interactions pass the app's
+    ``PageCache``; Bundle entries and operations do not)."""
     issues = list(req.issues)
     if req.page:
         sid, offset = decode_page(req.page)
@@ -545,7 +609,7 @@ def run(
         total = _count(repo, req, types, compartment)
         return SearchResult([], total=total, count=count, issues=issues)
     elif all(keyset.keyset_pageable(t, req.sort) for t in types):
-        result = _keyset_page(repo, req, types, compartment, count, None, 0)
+        result = _first_keyset_page(repo, req, types, compartment, count, cache)
     else:
         result = _snapshot_first_page(repo, req, types, compartment, count, issues)
     result.issues = issues
@@ -553,101 +617,6 @@ def run(
         result.included, more = includes(repo, result.matches, req.includes, req.revincludes)
         result.issues += more
     return result
-
-
-# ----------------------------------------------------------------------------------- includes
-def _reference_codes(resource_type: str, code: str) -> list[str]:
-    ps = search_params_for(resource_type)
-    if code == "*":
-        return [c for c, p in ps.items() if p.type == "reference" and p.expression]
-    return [code] if code in ps else []
-
-
-def _forward(inc: Include, docs: Sequence[tuple[str, Doc]]) -> list[str]:
-    keys: list[str] = []
-    for t, doc in docs:
-        if inc.source not in ("*", t):
-            continue
-        idx = doc.get("idx") or {}
-        for code in _reference_codes(t, inc.code):
-            for ref in idx.get(code) or []:
-                if not isinstance(ref, str) or ref.count("/") != 1:
-                    continue
-                if inc.target and not ref.startswith(inc.target + "/"):
-                    continue
-                keys.append(ref)
-    return keys
-
-
-def _referring_codes(inc: Include, source: str, targets: set[str]) -> list[str]:
-    """The reference parameters of ``source`` to look in.
-
-    For ``_revinclude=*`` only those whose declared targets include a matched type, which keeps
-    the wildcard from querying every reference parameter of every stored type; a parameter the
-    client named is always used.
-    """
-    codes = _reference_codes(source, inc.code)
-    if inc.source != "*":
-        return codes
-    ps = search_params_for(source)
-    return [c for c in codes if not ps[c].target or targets.intersection(ps[c].target)]
-
-
-def _sources(repo: Repository, inc: Include) -> list[str]:
-    """``_revinclude=*`` looks in every type stored so far; a named source only in itself."""
-    if inc.source != "*":
-        return [inc.source]
-    present = repo.store.db.list_collection_names(session=repo.session)
-    return sorted(n for n in present if is_resource_type(n))
-
-
-def _reverse(repo: Repository, inc: Include, docs: Sequence[tuple[str, Doc]]) -> list[str]:
-    refs = [f"{t}/{d['_id']}" for t, d in docs]
-    if inc.target:
-        refs = [r for r in refs if r.startswith(inc.target + "/")]
-    if not refs:
-        return []
-    targets = {r.split("/", 1)[0] for r in refs}
-    keys: list[str] = []
-    for source in _sources(repo, inc):
-        for code in _referring_codes(inc, source, targets):
-            flt = {f"idx.{code}": {"$in": refs}}
-            for d in repo.find_visible(source, flt, fields=["_id"], limit=INCLUDE_MAX + 1):
-                keys.append(f"{source}/{d['_id']}")
-                if len(keys) > INCLUDE_MAX:
-                    return keys
-    return keys
-
-
-def includes(
-    repo: Repository,
-    matches: list[tuple[str, Doc]],
-    incs: Sequence[Include],
-    revincs: Sequence[Include],
-) -> tuple[list[tuple[str, Doc]], list[Issue]]:
-    seen = {f"{t}/{d['_id']}" for t, d in matches}
-    included: list[tuple[str, Doc]] = []
-    frontier = matches
-    issues: list[Issue] = []
-    for round_no in range(ITERATE_ROUNDS + 1):
-        fwd = [i for i in incs if round_no == 0 or i.iterate]
-        rev = [i for i in revincs if round_no == 0 or i.iterate]
-        if not (fwd or rev) or not frontier:
-            break
-        keys: list[str] = []
-        for inc in fwd:
-            keys += _forward(inc, frontier)
-        for inc in rev:
-            keys += _reverse(repo, inc, frontier)
-        new = [k for k in dict.fromkeys(keys) if k not in seen]
-        room = INCLUDE_MAX - len(included)
-        if len(new) > room:
-            issues.append(Issue("too-costly", f"includes capped at {INCLUDE_MAX}", "warning"))
-            new = new[:room]
-        seen.update(new)
-        frontier = repo.fetch_visible(new)
-        included += frontier
-    return included, issues
 
 
 def compartment_filter(patient_id: str) -> Filter:

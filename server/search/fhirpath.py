@@ -19,7 +19,7 @@ from fhirpathpy import compile as fp_compile
 from fhirpathpy.models import models
 
 from resources.registry import is_resource_type
-from server.search.pathwalk import compile_path
+from server.search.pathwalk import compile_path, compile_relative
 
 _RESOLVE = re.compile(r"\.where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)\s*$")
 _LEADING = re.compile(r"^\(*\s*([A-Za-z]+)")
@@ -126,8 +126,20 @@ _CHOICE = re.compile(r"\bvalue\.as\((\w+)\)")
 def _compiled_relative(expression: str) -> Evaluator:
     # On a bare sub-node fhirpathpy has no type context to resolve ``value`` to ``valueQuantity``.
     expression = _CHOICE.sub(lambda m: "value" + m.group(1)[0].upper() + m.group(1)[1:], expression)
+    walk = compile_relative(expression) or _union_of_relatives(expression)
+    if walk is not None:
+        return walk
     fn: Evaluator = fp_compile(expression, models["r4"])
     return fn
+
+
+def _union_of_relatives(expression: str) -> Evaluator | None:
+    """``valueDateTime | valuePeriod``: each branch a plain relative walk, results in order."""
+    parts = split_union(expression)
+    walks = [compile_relative(p) for p in parts]
+    if len(parts) < 2 or any(w is None for w in walks):
+        return None
+    return lambda node: [n for w in walks if w is not None for n in w(node)]
 
 
 def reference_type(node: Any) -> str | None:

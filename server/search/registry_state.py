@@ -23,6 +23,10 @@ STATE = "_server_state"
 KEY = "search-index"
 # Bump when ``extract_index`` changes what it stores for an unchanged registry.
 INDEX_FORMAT = 3  # 2: numbers and quantities as exact sortable decimal text; 3: ``ks`` keys
+# Bump when extraction finds other values in the same layout: reported, not forced (searches
+# still work; only the changed parameters miss older resources until ``consilium reindex``).
+# 2: a cast over several items (``Observation.component.value as Quantity``) indexes each.
+EXTRACTION = 2
 
 
 def fingerprint() -> str:
@@ -32,7 +36,7 @@ def fingerprint() -> str:
         for t, params in search_parameters().items()
         for code, p in params.items()
     )
-    return hashlib.sha256(orjson.dumps([INDEX_FORMAT, rows])).hexdigest()
+    return hashlib.sha256(orjson.dumps([INDEX_FORMAT, EXTRACTION, rows])).hexdigest()
 
 
 def recorded(store: Store) -> str | None:

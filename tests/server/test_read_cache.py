@@ -3,8 +3,6 @@ request, bounds, and the cache switched off (server/read_cache.py, docs/workers.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +15,7 @@ from server.cli import build_parser
 from server.config import Settings
 from server.read_cache import CURRENT, ReadCache
 from server.storage import Stored
+from tests.server.conftest import ready
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 PATIENT = {"resourceType": "Patient", "name": [{"family": "Cached"}], "gender": "female"}
@@ -25,23 +24,6 @@ PATIENT = {"resourceType": "Patient", "name": [{"family": "Cached"}], "gender": 
 def stored(rid: str, vid: int = 1, family: str = "X") -> Stored:
     resource = {"resourceType": "Patient", "id": rid, "name": [{"family": family}]}
     return Stored("Patient", rid, vid, datetime.now(UTC), False, resource)
-
-
-def ready(app: FastAPI) -> None:
-    """Wait until the watcher serves (the first lease after start)."""
-    cache = app.state.consilium.read_cache
-    deadline = time.monotonic() + 10
-    while not cache.usable():
-        assert time.monotonic() < deadline, "the read-cache watcher never became healthy"
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def cached(app_factory: Any) -> Iterator[tuple[TestClient, FastAPI]]:
-    app = app_factory(read_cache=100, read_cache_lease_seconds=0.5)
-    with TestClient(app, base_url="http://testserver") as c:
-        ready(app)
-        yield c, app
 
 
 def create(c: TestClient, body: dict[str, Any] = PATIENT) -> dict[str, Any]:

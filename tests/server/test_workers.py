@@ -152,6 +152,20 @@ def test_a_delete_on_one_process_is_a_410_on_the_other(
     assert b.get(f"/fhir/Patient/{rid}", headers=bearer(ADMIN)).status_code == 410
 
 
+def test_a_search_on_the_other_process_sees_a_write_at_once(
+    pair: tuple[httpx.Client, httpx.Client],
+) -> None:
+    a, b = pair
+    url = f"/fhir/Patient?family=Xproc{uuid.uuid4().hex[:8]}"
+    body = {"resourceType": "Patient", "name": [{"family": url.rsplit("=", 1)[1]}]}
+    for n in range(1, 11):
+        for _ in range(2):  # B keeps the first page of n - 1 matches
+            assert b.get(url, headers=bearer(ADMIN)).json()["total"] == n - 1
+        assert a.post("/fhir/Patient", json=body, headers=FHIR_JSON).status_code == 201
+        seen = b.get(url, headers=bearer(ADMIN)).json()  # right after A's acknowledgement
+        assert seen["total"] == n, f"B served a stale first page after write {n}"
+
+
 def _assertion_grant(server: httpx.Client, jti: str | None = None) -> dict[str, str]:
     """A client-credentials form with a fresh backend client's signed assertion."""
     client_id, key = backend_client(server)  # type: ignore[arg-type]

@@ -87,6 +87,10 @@ CASES = [
     # composite
     ("Observation?component-code-value-quantity=8480-6$gt100", ["Observation/bp1"]),
     ("Observation?component-code-value-quantity=8462-4$gt100", []),
+    # a value of each of a blood pressure's two components (fhirpathpy's `as` raised on two)
+    ("Observation?component-value-quantity=gt110", ["Observation/bp1"]),
+    ("Observation?component-value-quantity=lt90", ["Observation/bp1"]),
+    ("Observation?component-value-quantity=gt130", []),
     ("Observation?code-value-quantity=http://loinc.org|2345-7$lt5", ["Observation/o4"]),
     # special
     ("Patient?_id=p1,p3", ["Patient/p1", "Patient/p3"]),
