@@ -19,10 +19,18 @@ from fhirpathpy import compile as fp_compile
 from fhirpathpy.models import models
 
 from resources.registry import is_resource_type
-from server.search.pathwalk import compile_path
+from server.search.pathwalk import compile_path, element_keys
 
 _RESOLVE = re.compile(r"\.where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)\s*$")
 _LEADING = re.compile(r"^\(*\s*([A-Za-z]+)")
+# ``Type.element`` then only steps that turn an empty collection into an empty one (FHIRPath:
+# ``{}.child``, ``{}.where(x)``, ``{}.as(T)``, ``{} as T``, ``{}[0]`` are all ``{}``), unlike
+# ``exists()``, ``empty()``, ``count()``, ``and``, ``!=``...: the whole expression then selects
+# nothing when the resource lacks the element, and fhirpathpy's interpreter need not run.
+_EMPTY_IF_ABSENT = re.compile(
+    r"^\(?[A-Z][A-Za-z]+\.([a-z][A-Za-z0-9]*)"
+    r"(?:\.[a-z][A-Za-z0-9]*|\.where\([^()]*\)|\.as\([A-Za-z]+\)| as [A-Za-z]+|\[\d+\]|\))*$"
+)
 Evaluator = Callable[..., list[Any]]
 
 
@@ -30,6 +38,18 @@ Evaluator = Callable[..., list[Any]]
 class Branch:
     fn: Evaluator
     target: str | None  # only references to this type (from where(resolve() is X))
+    # For an interpreted branch that selects nothing without its first element: the JSON keys
+    # that hold that element (None: always evaluate).
+    needs: tuple[str, ...] | None = None
+
+
+def needed_keys(resource_type: str, expression: str) -> tuple[str, ...] | None:
+    """The keys of which ``resource`` must hold one for ``expression`` to select anything
+    (``_EMPTY_IF_ABSENT``); None when the expression may select something regardless."""
+    m, lead = _EMPTY_IF_ABSENT.match(expression), _LEADING.match(expression)
+    if m is None or lead is None or lead.group(1) != resource_type:
+        return None
+    return element_keys(resource_type, m.group(1))
 
 
 def split_union(expr: str) -> list[str]:
@@ -86,12 +106,14 @@ def branches(resource_type: str, expression: str) -> tuple[Branch, ...]:
         if head in ("Resource", "DomainResource"):
             part = resource_type + part[len(head) :]
         fn: Evaluator | None = compile_path(part)  # plain paths: a dict walk, same result
+        needs = None
         if fn is None:
             try:
                 fn = fp_compile(part, models["r4"])
             except Exception:  # noqa: S112 - an unsupported expression indexes nothing
                 continue
-        out.append(Branch(fn, target))
+            needs = needed_keys(resource_type, part)
+        out.append(Branch(fn, target, needs))
     return tuple(out)
 
 
@@ -99,6 +121,8 @@ def evaluate(resource_type: str, expression: str, resource: dict[str, Any]) -> l
     """Every node the expression selects in ``resource`` (reference-type filters applied)."""
     nodes: list[Any] = []
     for branch in branches(resource_type, expression):
+        if branch.needs is not None and not any(k in resource for k in branch.needs):
+            continue  # its first element is absent, so is all it selects
         try:
             found = branch.fn(resource)
         except Exception:  # noqa: S112 - fhirpathpy raises on odd data; index what we can
