@@ -459,9 +459,9 @@ class Policy:
     ) -> Verdict:
         if p is None or p.admin:
             return Verdict(True, "admin" if p else "auth-off")
-        coarse = self.decide(p, "read", resource_type)
-        if not coarse:
-            coarse = self.decide(p, "search-type", resource_type)
+        coarse: Verdict = self._cached(
+            p, f"read-verdict:{resource_type}", lambda: self._read_verdict(p, resource_type)
+        )
         if not coarse:
             return coarse
         facts = acl if acl is not None else self.acl_of(p, resource_type, resource)
@@ -473,6 +473,12 @@ class Policy:
         ):
             return Verdict(False, "scope-restriction", "outside the token's scopes or patient")
         return self._party_allows(p, resource_type, resource, facts)
+
+    def _read_verdict(self, p: Principal, resource_type: str) -> Verdict:
+        """May ``p`` read ``resource_type`` at all (``decide`` is pure in the principal and the
+        type, so ``check_read`` asks once per request and type, not once per resource)."""
+        coarse = self.decide(p, "read", resource_type)
+        return coarse if coarse else self.decide(p, "search-type", resource_type)
 
     def acl_of(
         self, p: Principal | None, resource_type: str, resource: dict[str, Any]

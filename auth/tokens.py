@@ -7,8 +7,10 @@ verifier pins the algorithm (``RS384`` only, never ``none`` or HMAC) and the key
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from jose import jwt
@@ -91,6 +93,11 @@ def issue_id_token(
 
 def decode_access_token(keys: KeyStore, token: str, *, issuer: str | None = None) -> dict[str, Any]:
     """Verify signature, algorithm, kid, type, time and issuer; raise ``TokenInvalid``."""
+    return _decode(keys, token, issuer)[0]
+
+
+def _decode(keys: KeyStore, token: str, issuer: str | None) -> tuple[dict[str, Any], str]:
+    """``decode_access_token``, and the ``kid`` of the key that verified the token."""
     try:
         header = jwt.get_unverified_header(token)
     except JOSEError as exc:
@@ -116,7 +123,53 @@ def decode_access_token(keys: KeyStore, token: str, *, issuer: str | None = None
         raise TokenInvalid("token was issued for another server")
     if not isinstance(claims.get("client_id"), str) or not isinstance(claims.get("jti"), str):
         raise TokenInvalid("token lacks client_id/jti")
-    return claims
+    return claims, key.kid
+
+
+class VerifiedTokens:
+    """Access tokens this process has fully verified, remembered until their ``exp``.
+
+    Why: one RS384 verification through python-jose (header and claims parsing, the JWK turned
+    into a key object, the signature) costs ~0.45 ms, the largest part of our own code in a
+    read; a client sends the same token on every request until it expires.
+
+    What a remembered token still needs on every use: its ``exp`` not passed (after it, the token
+    is verified again from scratch, which applies the usual leeway, so it is accepted exactly as
+    long as before), the key that signed it still known (a retired key stops its tokens at once,
+    as before), and the caller's issuer. Only tokens that passed ``decode_access_token`` enter,
+    keyed by the whole token text (a changed byte is a different token, verified in full).
+    Revocation is not decided here: the caller checks the ``jti`` on every request, remembered or
+    not. Bounded: beyond ``max_entries`` the oldest entry goes (it is merely verified again).
+    """
+
+    def __init__(self, max_entries: int = 4096, clock: Callable[[], float] = time.time) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[dict[str, Any], str, float]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def decode(self, keys: KeyStore, token: str, *, issuer: str | None = None) -> dict[str, Any]:
+        """``decode_access_token``, answered from memory for a token verified before."""
+        hit = self._entries.get(token)
+        if hit is not None:
+            claims, kid, exp = hit
+            if self._clock() < exp and keys.get(kid) is not None:
+                if issuer is not None and claims.get("iss") != issuer:
+                    raise TokenInvalid("token was issued for another server")
+                return dict(claims)
+            with self._lock:
+                self._entries.pop(token, None)
+        claims, kid = _decode(keys, token, issuer)
+        until = claims.get("exp")
+        if isinstance(until, int | float) and not isinstance(until, bool) and until > self._clock():
+            with self._lock:
+                while len(self._entries) >= self.max_entries:
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries[token] = (dict(claims), kid, float(until))
+        return claims
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

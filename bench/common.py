@@ -157,13 +157,16 @@ def serve_app(build: Callable[[str, str], Any]) -> None:
     uvicorn.run(build(a.uri, a.db), host="127.0.0.1", port=a.port, log_level="warning")
 
 
-def backend_token(server: str, admin: str, base: str, scope: str) -> str:
+def backend_token(
+    server: str, admin: str, base: str, scope: str, post: Callable[..., Any] = httpx.post
+) -> str:
     """A real SMART backend-services access token: register a ``private_key_jwt`` client with
     the admin token, then ``client_credentials`` with a signed assertion (RS384).
 
     Why not a token minted from the key directory: the figures must include what a real client
     costs the server (the registered client's scopes, the signature check), nothing less.
-    ``base`` is the server's public base URL (the assertion's audience).
+    ``base`` is the server's public base URL (the assertion's audience); ``post`` sends the two
+    requests (a ``TestClient``'s, with ``server`` "", for an in-process app).
     """
     import uuid
 
@@ -182,9 +185,7 @@ def backend_token(server: str, admin: str, base: str, scope: str) -> str:
         "jwks": {"keys": [public]},
         "scope": scope,
     }
-    r = httpx.post(
-        f"{server}/oauth/register", json=meta, headers={"Authorization": f"Bearer {admin}"}
-    )
+    r = post(f"{server}/oauth/register", json=meta, headers={"Authorization": f"Bearer {admin}"})
     r.raise_for_status()
     cid = r.json()["client_id"]
     now = int(time.time())
@@ -206,7 +207,7 @@ def backend_token(server: str, admin: str, base: str, scope: str) -> str:
         "client_assertion": assertion,
         "scope": scope,
     }
-    r = httpx.post(f"{server}/oauth/token", data=form)
+    r = post(f"{server}/oauth/token", data=form)
     r.raise_for_status()
     return str(r.json()["access_token"])
 

@@ -158,10 +158,12 @@ def create_app(
     for plugin in _default_plugins() + (plugins or []):
         plugin(app, state)
 
-    # The read hot path on the app itself, right after the public routes (discovery, OAuth) and
+    # The hot paths on the app itself, right after the public routes (discovery, OAuth) and
     # before the protected ones: every nesting level and every route tried before it costs
     # measurable time per request (see server/rest/instance.py).
-    app.include_router(instance.fast_router, prefix="/fhir", dependencies=[Depends(_guard)])
+    # Read, type search and create, each a path no other FHIR route serves with its method.
+    for fast in (instance.fast_router, search.fast_router, type_routes.fast_router):
+        app.include_router(fast, prefix="/fhir", dependencies=[Depends(_guard)])
 
     protected = APIRouter(prefix="/fhir", dependencies=[Depends(_guard)])
     # Then: /{type}/{id}/$op must not be taken for the compartment search /{type}/{id}/{ctype}.

@@ -21,7 +21,7 @@ from auth.errors import TokenInvalid
 from auth.keys import KeyStore
 from auth.principal import Principal
 from auth.store import AuthStore
-from auth.tokens import decode_access_token, principal_from_claims
+from auth.tokens import VerifiedTokens, principal_from_claims
 from server import access
 from server.config import Settings
 from server.deps import AppState, base_url
@@ -39,6 +39,7 @@ class AuthRuntime:
     _keys: KeyStore | None = None
     _revoked: set[str] = field(default_factory=set)
     _revoked_loaded: float = 0.0
+    _verified: VerifiedTokens = field(default_factory=VerifiedTokens)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -83,11 +84,11 @@ class AuthRuntime:
     def verify(self, token: str, request: Request) -> Principal | None:
         if self.is_admin_token(token):
             return self.admin_principal()
-        try:
-            claims = decode_access_token(self.keys, token, issuer=self.issuer(request))
+        try:  # a token verified before is remembered until its exp (auth/tokens.py) ...
+            claims = self._verified.decode(self.keys, token, issuer=self.issuer(request))
         except TokenInvalid:
             return None
-        if self.is_revoked(str(claims["jti"])):
+        if self.is_revoked(str(claims["jti"])):  # ... and its revocation checked every time
             return None
         return principal_from_claims(claims)
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -35,19 +36,20 @@ class NotifyStore:
     def __init__(self, db: Database[Doc]) -> None:
         self.db = db
 
-    @property
+    # One Collection object each (building one costs ~9 us; every write reads ``meta``).
+    @cached_property
     def subs(self) -> Collection[Doc]:
         return self.db[SUBS]
 
-    @property
+    @cached_property
     def meta(self) -> Collection[Doc]:
         return self.db[META]
 
-    @property
+    @cached_property
     def outbox(self) -> Collection[Doc]:
         return self.db[OUTBOX]
 
-    @property
+    @cached_property
     def delivery(self) -> Collection[Doc]:
         return self.db[DELIVERY]
 

@@ -23,6 +23,10 @@ from server.search.model import SearchRequest
 
 router = APIRouter()
 base_router = APIRouter()  # included by app.py with the /fhir prefix (routes on the base itself)
+# Type search on the hot path ahead of the other FHIR routes (see server/rest/instance.py): no
+# route tried before it in the protected routers matches ``GET /{type}``; the copy in ``router``
+# is shadowed, and stays so that ``router`` alone still serves every search.
+fast_router = APIRouter()
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -48,6 +52,7 @@ def _parse(request: Request, resource_type: str, items: list[tuple[str, str]]) -
     return params.parse(resource_type, items, strict=strict, max_count=max_count)
 
 
+@fast_router.get("/{resource_type:fhirtype}")
 @router.get("/{resource_type:fhirtype}")
 def search_type(
     resource_type: str, request: Request, repo: RepoDep, base: BaseDep, state: StateDep

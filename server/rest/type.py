@@ -18,8 +18,13 @@ from server.patch import patcher
 from server.rest.responses import write_response
 
 router = APIRouter()
+# Create on the hot path ahead of the other FHIR routes (see server/rest/instance.py): no route
+# tried before it in the protected routers matches ``POST /{type}``; the copy in ``router`` keeps
+# that router whole.
+fast_router = APIRouter()
 
 
+@fast_router.post("/{resource_type:fhirtype}")
 @router.post("/{resource_type:fhirtype}")
 async def create(resource_type: str, request: Request, repo: RepoDep, base: BaseDep) -> Response:
     check_type(resource_type)

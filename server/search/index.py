@@ -68,11 +68,17 @@ MAX_CROSS = 64  # compound keys per resource, beyond which the pair is not store
 
 
 def indexable_params(resource_type: str) -> dict[str, SearchParam]:
-    return {
-        code: p
+    return dict(_indexable(resource_type))
+
+
+@cache
+def _indexable(resource_type: str) -> tuple[tuple[str, SearchParam], ...]:
+    """Once per type (the registry is loaded once): ``extract_index`` runs on every write."""
+    return tuple(
+        (code, p)
         for code, p in search_params_for(resource_type).items()
         if SAFE_CODE.match(code) and p.expression and code != "_id"
-    }
+    )
 
 
 @cache
@@ -100,7 +106,7 @@ def compound_name(a: str, b: str) -> str:
 def extract_index(resource_type: str, resource: dict[str, Any]) -> dict[str, list[Any]]:
     """The ``idx`` sub-document for the current version of ``resource``."""
     out: dict[str, list[Any]] = {}
-    for code, param in indexable_params(resource_type).items():
+    for code, param in _indexable(resource_type):
         assert param.expression is not None
         nodes = evaluate(resource_type, param.expression, resource)
         if not nodes:

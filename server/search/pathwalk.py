@@ -91,6 +91,14 @@ def _step_keys(context: str, seg: str) -> tuple[tuple[str, ...], str | None] | N
     return (seg,), target
 
 
+def element_keys(resource_type: str, element: str) -> tuple[str, ...]:
+    """The JSON keys that can hold ``resource_type.element`` for fhirpathpy: the element's own
+    (each ``[x]`` choice spelled out) and their ``_`` twins (a primitive's id/extensions)."""
+    step = _step_keys(resource_type, element)
+    keys = step[0] if step is not None else (element,)
+    return keys + tuple(f"_{k}" for k in keys)
+
+
 def _walker(steps: list[tuple[str, ...]]) -> Walker:
     def walk(resource: dict[str, Any]) -> list[Any]:
         nodes: list[Any] = [resource]

@@ -1,17 +1,26 @@
-"""Access token issue/verify: algorithm pinning, kid, type, expiry, tampering, rotation."""
+"""Access token issue/verify: algorithm pinning, kid, type, expiry, tampering, rotation, and
+what a remembered verification (``VerifiedTokens``) still checks."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jose import jwt
 
+import auth.tokens as tokens_module
 from auth.errors import TokenInvalid
 from auth.keys import KeyStore
-from auth.tokens import decode_access_token, issue_access_token, principal_from_claims
+from auth.tokens import (
+    VerifiedTokens,
+    decode_access_token,
+    issue_access_token,
+    principal_from_claims,
+)
 
 ISS = "https://consilium.example/fhir"
 
@@ -132,3 +141,73 @@ def test_rotation_by_another_process_is_picked_up(
     monkeypatch.setattr(keys_module, "RELOAD_SECONDS", 0.0)
     assert server.current.kid == new.kid
     assert server.get(new.kid) is not None
+
+
+# ------------------------------------------------------------------ remembered verifications
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def full_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Tokens verified from scratch (signature and all) by ``VerifiedTokens``."""
+    seen: list[str] = []
+    real = tokens_module._decode
+
+    def counting(keys: KeyStore, token: str, issuer: str | None) -> tuple[dict[str, Any], str]:
+        seen.append(token)
+        return real(keys, token, issuer)
+
+    monkeypatch.setattr(tokens_module, "_decode", counting)
+    return seen
+
+
+def test_a_verified_token_is_not_verified_again(keys: KeyStore, full_checks: list[str]) -> None:
+    cache, token = VerifiedTokens(), issue(keys)
+    assert cache.decode(keys, token, issuer=ISS) == cache.decode(keys, token, issuer=ISS)
+    assert full_checks == [token]
+
+
+def test_a_remembered_token_is_verified_again_past_its_exp(
+    keys: KeyStore, full_checks: list[str]
+) -> None:
+    clock = Clock()
+    cache, token = VerifiedTokens(clock=clock), issue(keys, lifetime=60)
+    cache.decode(keys, token, issuer=ISS)
+    clock.now += 61
+    cache.decode(keys, token, issuer=ISS)
+    assert full_checks == [token, token]
+
+
+def test_a_remembered_token_of_a_retired_key_is_refused(keys: KeyStore) -> None:
+    cache, old_kid, token = VerifiedTokens(), keys.current.kid, issue(keys)
+    cache.decode(keys, token, issuer=ISS)
+    keys.rotate()
+    keys.retire(old_kid)
+    with pytest.raises(TokenInvalid, match="unknown signing key"):
+        cache.decode(keys, token, issuer=ISS)
+
+
+def test_a_remembered_token_is_refused_for_another_issuer(keys: KeyStore) -> None:
+    cache, token = VerifiedTokens(), issue(keys)
+    cache.decode(keys, token, issuer=ISS)
+    with pytest.raises(TokenInvalid, match="another server"):
+        cache.decode(keys, token, issuer="https://other.example/fhir")
+
+
+def test_a_refused_token_is_not_remembered(keys: KeyStore) -> None:
+    cache = VerifiedTokens()
+    with pytest.raises(TokenInvalid):
+        cache.decode(keys, issue(keys), issuer="https://other.example/fhir")
+    assert len(cache) == 0
+
+
+def test_remembered_tokens_are_bounded(keys: KeyStore) -> None:
+    cache = VerifiedTokens(max_entries=2)
+    for _ in range(3):
+        cache.decode(keys, issue(keys), issuer=ISS)
+    assert len(cache) == 2

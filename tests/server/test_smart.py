@@ -1,4 +1,5 @@
-"""SMART discovery and the CapabilityStatement security block: public, no token."""
+"""SMART discovery and the CapabilityStatement security block (public, no token), and the
+verifier's remembered tokens: still refused once revoked or their key retired."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.smart_helpers import ADMIN
+import server.smart as smart_module
+from tests.smart_helpers import (
+    ADMIN,
+    ASSERTION_TYPE,
+    KeyPair,
+    backend_client,
+    bearer,
+    token_request,
+)
 
 
 @pytest.fixture
@@ -73,3 +82,53 @@ def test_jwks_publishes_public_keys_only(smart: TestClient) -> None:
 def test_keys_are_written_to_the_data_dir(smart: TestClient) -> None:
     keys_dir = smart.app.state.consilium.settings.keys_dir  # type: ignore[attr-defined]
     assert list(keys_dir.glob("*.pem"))
+
+
+# ------------------------------------ tokens in use: remembered verifications stay revocable
+def backend(smart: TestClient) -> tuple[str, str, KeyPair]:
+    """(access token, client id, key) of a backend client, the token used once (remembered)."""
+    cid, key = backend_client(smart, "system/Patient.rs")
+    token = str(token_request(smart, cid, key).json()["access_token"])
+    assert smart.get("/fhir/Patient", headers=bearer(token)).status_code == 200
+    return token, cid, key
+
+
+def test_a_token_in_use_is_refused_once_its_client_revokes_it(smart: TestClient) -> None:
+    token, cid, key = backend(smart)
+    form = {
+        "token": token,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": key.assertion(cid),
+    }
+    assert smart.post("/oauth/revoke", data=form).status_code == 200
+    assert smart.get("/fhir/Patient", headers=bearer(token)).status_code == 401
+
+
+def test_a_token_in_use_is_refused_once_another_worker_revokes_it_and_the_window_passes(
+    smart: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.app import create_app
+
+    token, cid, key = backend(smart)
+    form = {
+        "token": token,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": key.assertion(cid),
+    }
+    other = create_app(smart.app.state.consilium.settings)  # type: ignore[attr-defined]
+    try:
+        with TestClient(other) as worker:
+            assert worker.post("/oauth/revoke", data=form).status_code == 200
+    finally:
+        other.state.consilium.store.close()
+    monkeypatch.setattr(smart_module, "REVOCATION_REFRESH_SECONDS", 0.0)  # the window passed
+    assert smart.get("/fhir/Patient", headers=bearer(token)).status_code == 401
+
+
+def test_a_token_in_use_is_refused_once_its_signing_key_is_retired(smart: TestClient) -> None:
+    token, _, _ = backend(smart)
+    keys = smart.app.state.consilium.auth.keys  # type: ignore[attr-defined]
+    old = keys.current.kid
+    keys.rotate()
+    keys.retire(old)
+    assert smart.get("/fhir/Patient", headers=bearer(token)).status_code == 401
