@@ -204,19 +204,34 @@ def parse_date(raw: str) -> DateRange | None:
         )
     except (ValueError, OverflowError):
         return None
+    try:
+        high = _high(low, mo, d, hh, ss, frac)
+    except OverflowError:  # the range ends after 9999-12-31 (a common open-end sentinel)
+        high = _END
+    try:
+        return DateRange(low, high, _keys(low, high))
+    except OverflowError:  # a local time whose UTC instant is past the year 9999
+        return None
+
+
+_END = datetime.max.replace(tzinfo=UTC)
+
+
+def _high(
+    low: datetime, mo: str | None, d: str | None, hh: str | None, ss: str | None, frac: str | None
+) -> datetime:
+    """The exclusive end of the range the given precision implies."""
     if mo is None:
-        high = low.replace(year=low.year + 1) if low.year < 9999 else low + timedelta(days=365)
-    elif d is None:
-        high = _add_months(low, 1) if low.year < 9999 or low.month < 12 else low + timedelta(31)
-    elif hh is None:
-        high = low + timedelta(days=1)
-    elif ss is None:
-        high = low + timedelta(minutes=1)
-    elif frac is None:
-        high = low + timedelta(seconds=1)
-    else:
-        high = low + timedelta(milliseconds=1)
-    return DateRange(low, high, _keys(low, high))
+        return low.replace(year=low.year + 1) if low.year < 9999 else low + timedelta(days=365)
+    if d is None:
+        return _add_months(low, 1) if low.year < 9999 or low.month < 12 else low + timedelta(31)
+    if hh is None:
+        return low + timedelta(days=1)
+    if ss is None:
+        return low + timedelta(minutes=1)
+    if frac is None:
+        return low + timedelta(seconds=1)
+    return low + timedelta(milliseconds=1)
 
 
 def _keys(low: datetime, high: datetime) -> tuple[str, ...]:

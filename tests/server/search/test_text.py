@@ -64,3 +64,14 @@ def test_parsed_dates_keep_their_strftime_keys(raw: str) -> None:
     r = text.parse_date(raw)
     assert r is not None
     assert r.keys == strftime_keys(r.low, r.high)
+
+
+@pytest.mark.parametrize("raw", ["9999", "9999-12", "9999-12-31", "9999-12-31T23:59:59Z"])
+def test_a_range_ending_after_the_year_9999_ends_at_the_last_instant(raw: str) -> None:
+    r = text.parse_date(raw)
+    assert r is not None and r.low.year == 9999
+    assert r.high == datetime.max.replace(tzinfo=UTC)
+
+
+def test_a_local_time_past_the_year_9999_in_utc_is_not_a_date() -> None:
+    assert text.parse_date("9999-12-31T23:59:59-05:00") is None
