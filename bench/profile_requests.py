@@ -57,7 +57,7 @@ from fastapi.testclient import TestClient
 from pymongo import monitoring
 
 from bench import baseline_app
-from bench.common import backend_token
+from bench.common import FindRecorder, backend_token
 from server.app import create_app
 from server.config import Settings
 from server.embedded_db import EmbeddedDatabase
@@ -72,15 +72,15 @@ _CHATTER = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions"})
 Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
-class CommandCounter(monitoring.CommandListener):
+class CommandCounter(FindRecorder):
     """Database commands by name, this (request) thread's apart from background threads'; the
     last ``find`` on the request thread is kept for the floor to replay."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.main = threading.get_ident()
         self.request: Counter[str] = Counter()
         self.background: Counter[str] = Counter()
-        self.finds: list[dict[str, Any]] = []
 
     def reset(self) -> None:
         self.request.clear()
@@ -94,14 +94,7 @@ class CommandCounter(monitoring.CommandListener):
             self.background[event.command_name] += 1
             return
         self.request[event.command_name] += 1
-        if event.command_name == "find":
-            self.finds.append(dict(event.command))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        super().started(event)  # the request thread's finds, for the floor to replay
 
 
 async def _inline(func: Callable[..., Any], *args: Any, **_: Any) -> Any:
