@@ -354,8 +354,9 @@ class Driver:
     capped at ``seconds``. Both count a response other than the expected one as an error
     (wrk: outside 2xx/3xx)."""
 
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: Options, probes: dict[str, Call]) -> None:
         self.opts = opts
+        self.probes = probes  # per base URL: a cheap request that needs the database
 
     def figure(
         self,
@@ -371,7 +372,9 @@ class Driver:
         conc = concurrency or self.opts.concurrency
         secs = seconds or self.opts.seconds
         if self.opts.load == "wrk":
-            return wrk_load.run(name, base, calls, seconds=secs, concurrency=conc)
+            figures = wrk_load.run(name, base, calls, seconds=secs, concurrency=conc)
+            self.drain(base)
+            return figures
 
         def send(client: httpx.Client, i: int) -> httpx.Response:
             call = calls[i % len(calls)]
@@ -387,6 +390,18 @@ class Driver:
             expect=expect,
             max_seconds=secs,
         )
+
+    def drain(self, base: str, quick_ms: float = 100, limit_s: float = 600) -> None:
+        """Until the server has finished what wrk left in flight: wrk stops at its deadline and
+        closes its connections, but the server still runs the requests it had accepted (16
+        searches of 10,000 matches are a minute of work), which the next figure would pay for.
+        Done when the probe answers in under ``quick_ms`` twice in a row."""
+        call = self.probes[base]
+        deadline, quick = time.monotonic() + limit_s, 0
+        while quick < 2 and time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            httpx.request(call.method, base + call.path, headers=call.headers, timeout=limit_s)
+            quick = quick + 1 if (time.perf_counter() - t0) * 1000 < quick_ms else 0
 
     def warm(self, base: str, calls: list[Call]) -> None:
         """A short run first: cold caches right after the database restart are not the figure."""
@@ -470,7 +485,13 @@ def measure_size(
                 for u in urls[:4]:
                     warm.get(f"{fhir}{u}").raise_for_status()
                     httpx.get(f"{raw}/raw/search/{key}/0", timeout=300).raise_for_status()
-        load = Driver(opts)
+        load = Driver(
+            opts,
+            {
+                fhir: Call("GET", "/fhir/Patient/p-0", auth),
+                raw: Call("GET", "/raw/Patient/p-0"),
+            },
+        )
         for name, key, _, urls in shapes:
             fhir_calls = [Call("GET", u, auth) for u in urls]
             raw_calls = [Call("GET", f"/raw/search/{key}/{i}") for i in range(len(urls))]
