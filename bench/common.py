@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,16 @@ class Figures:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    # percentiles computed by the load tool itself (wrk), when it keeps no per-request list
+    percentiles: dict[float, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def pct(self, p: float) -> float:
+        if p in self.percentiles:
+            return self.percentiles[p]
         if not self.latencies_ms:
             return 0.0
         ordered = sorted(self.latencies_ms)

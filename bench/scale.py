@@ -50,13 +50,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import orjson
 from bson import json_util
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 import server.database
 from auth.acl import compute_acl
+from bench import wrk_load
 from bench.common import Figures, FindRecorder, backend_token, child_server, run_load
+from bench.wrk_load import Call
 from server.app import create_app
 from server.bundles.references import local_targets
 from server.config import Settings
@@ -342,6 +345,73 @@ class Options:
     audit: str
     seconds: float = 20.0  # at most this long per figure
     read_cache: int = 0  # CONSILIUM_READ_CACHE for the server (0: its default, off)
+    load: str = "python"  # the load tool: "wrk" or "python" (the threaded httpx loop)
+
+
+class Driver:
+    """Sends a figure's calls with the chosen load tool (``--load``): ``wrk`` for ``seconds``
+    with ``concurrency`` connections, or the threaded ``httpx`` loop for ``total`` requests
+    capped at ``seconds``. Both count a response other than the expected one as an error
+    (wrk: outside 2xx/3xx)."""
+
+    def __init__(self, opts: Options, probes: dict[str, Call]) -> None:
+        self.opts = opts
+        self.probes = probes  # per base URL: a cheap request that needs the database
+
+    def figure(
+        self,
+        name: str,
+        base: str,
+        calls: list[Call],
+        *,
+        total: int | None = None,
+        concurrency: int | None = None,
+        expect: int = 200,
+        seconds: float | None = None,
+    ) -> Figures:
+        conc = concurrency or self.opts.concurrency
+        secs = seconds or self.opts.seconds
+        if self.opts.load == "wrk":
+            figures = wrk_load.run(name, base, calls, seconds=secs, concurrency=conc)
+            self.drain(base)
+            return figures
+
+        def send(client: httpx.Client, i: int) -> httpx.Response:
+            call = calls[i % len(calls)]
+            return client.request(
+                call.method, base + call.path, headers=call.headers, content=call.body
+            )
+
+        return run_load(
+            name,
+            send,
+            total=total or self.opts.requests,
+            concurrency=conc,
+            expect=expect,
+            max_seconds=secs,
+        )
+
+    def drain(self, base: str, quick_ms: float = 100, limit_s: float = 600) -> None:
+        """Until the server has finished what wrk left in flight: wrk stops at its deadline and
+        closes its connections, but the server still runs the requests it had accepted (16
+        searches of 10,000 matches are a minute of work), which the next figure would pay for.
+        Done when the probe answers in under ``quick_ms`` twice in a row."""
+        call = self.probes[base]
+        deadline, quick = time.monotonic() + limit_s, 0
+        while quick < 2 and time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            httpx.request(call.method, base + call.path, headers=call.headers, timeout=limit_s)
+            quick = quick + 1 if (time.perf_counter() - t0) * 1000 < quick_ms else 0
+
+    def warm(self, base: str, calls: list[Call]) -> None:
+        """A short run first: cold caches right after the database restart are not the figure."""
+        self.figure(
+            "warm",
+            base,
+            calls,
+            total=max(self.opts.requests // 5, 10),
+            seconds=self.opts.seconds / 4,
+        )
 
 
 def measure_size(
@@ -351,7 +421,7 @@ def measure_size(
     fhir, raw = f"http://127.0.0.1:{fport}", f"http://127.0.0.1:{rport}"
     rows: list[Row] = []
     rnd = random.Random(size)
-    c, n = opts.concurrency, opts.requests
+    n = opts.requests
     with (
         child_server(
             ["bench/fhir_app.py", "--uri", uri, "--db", DB_NAME, "--port", str(fport)],
@@ -415,110 +485,73 @@ def measure_size(
                 for u in urls[:4]:
                     warm.get(f"{fhir}{u}").raise_for_status()
                     httpx.get(f"{raw}/raw/search/{key}/0", timeout=300).raise_for_status()
-        warm = max(n // 5, 10)
+        load = Driver(
+            opts,
+            {
+                fhir: Call("GET", "/fhir/Patient/p-0", auth),
+                raw: Call("GET", "/raw/Patient/p-0"),
+            },
+        )
         for name, key, _, urls in shapes:
+            fhir_calls = [Call("GET", u, auth) for u in urls]
+            raw_calls = [Call("GET", f"/raw/search/{key}/{i}") for i in range(len(urls))]
             # warm both sides (cold caches right after the restart), then measure
-            run_load(
-                "warm",
-                lambda cl, i, urls=urls: cl.get(f"{fhir}{urls[i % len(urls)]}", headers=auth),
-                total=warm,
-                concurrency=c,
-                max_seconds=opts.seconds / 4,
-            )
-            run_load(
-                "warm",
-                lambda cl, i, key=key: cl.get(f"{raw}/raw/search/{key}/{i}"),
-                total=warm,
-                concurrency=c,
-                max_seconds=opts.seconds / 4,
-            )
-            fr = run_load(
-                name,
-                lambda cl, i, urls=urls: cl.get(f"{fhir}{urls[i % len(urls)]}", headers=auth),
-                total=n,
-                concurrency=c,
-                max_seconds=opts.seconds,
-            )
-            rr = run_load(
-                name,
-                lambda cl, i, key=key: cl.get(f"{raw}/raw/search/{key}/{i}"),
-                total=n,
-                concurrency=c,
-                max_seconds=opts.seconds,
-            )
+            load.warm(fhir, fhir_calls)
+            load.warm(raw, raw_calls)
+            fr = load.figure(name, fhir, fhir_calls)
+            rr = load.figure(name, raw, raw_calls)
             rows.append(Row(name, size, fr, rr, target=TARGETS["search"]))
 
         # ---- read
         picks = [f"p-{rnd.randrange(data.patients)}" for _ in range(n)]
-        for url in (f"{fhir}/fhir/Patient/", f"{raw}/raw/Patient/"):
-            run_load(
-                "warm",
-                lambda cl, i, url=url: cl.get(f"{url}{picks[i]}", headers=auth),
-                total=warm,
-                concurrency=c,
-                max_seconds=opts.seconds / 4,
-            )
+        fhir_reads = [Call("GET", f"/fhir/Patient/{rid}", auth) for rid in picks]
+        raw_reads = [Call("GET", f"/raw/Patient/{rid}") for rid in picks]
+        load.warm(fhir, fhir_reads)
+        load.warm(raw, raw_reads)
         # random ids, then the issue's own measurement: wrk on one URL (a hit, cache on)
-        for name, ids in (("read Patient/id", picks), ("read one Patient (same id)", picks[:1])):
-            fr = run_load(
-                name,
-                lambda cl, i, ids=ids: cl.get(
-                    f"{fhir}/fhir/Patient/{ids[i % len(ids)]}", headers=auth
-                ),
-                total=n,
-                concurrency=c,
-                max_seconds=opts.seconds,
-            )
-            rr = run_load(
-                name,
-                lambda cl, i, ids=ids: cl.get(f"{raw}/raw/Patient/{ids[i % len(ids)]}"),
-                total=n,
-                concurrency=c,
-                max_seconds=opts.seconds,
-            )
+        for name, k in (("read Patient/id", len(picks)), ("read one Patient (same id)", 1)):
+            fr = load.figure(name, fhir, fhir_reads[:k])
+            rr = load.figure(name, raw, raw_reads[:k])
             rows.append(Row(name, size, fr, rr, target=TARGETS["read"]))
 
         # ---- create
-        body = {
-            "resourceType": "Patient",
-            "name": [{"family": "Bench", "given": ["Mark"]}],
-            "gender": "female",
-            "birthDate": "1970-01-01",
-        }
-        fr = run_load(
-            "create",
-            lambda cl, i: cl.post(f"{fhir}/fhir/Patient", json=body, headers={**auth, **JSON}),
-            total=opts.creates,
-            concurrency=c,
-            expect=201,
-            max_seconds=opts.seconds,
+        body = orjson.dumps(
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "Bench", "given": ["Mark"]}],
+                "gender": "female",
+                "birthDate": "1970-01-01",
+            }
         )
-        rr = run_load(
+        fr = load.figure(
             "create",
-            lambda cl, i: cl.post(f"{raw}/raw/Patient", json=body),
+            fhir,
+            [Call("POST", "/fhir/Patient", {**auth, **JSON}, body)],
             total=opts.creates,
-            concurrency=c,
             expect=201,
-            max_seconds=opts.seconds,
+        )
+        rr = load.figure(
+            "create",
+            raw,
+            [Call("POST", "/raw/Patient", JSON, body)],
+            total=opts.creates,
+            expect=201,
         )
         rows.append(Row("create Patient", size, fr, rr, target=TARGETS["create"]))
 
         # ---- transaction ingest
-        bundles = [ingest_bundle(opts.bundle_entries) for _ in range(opts.bundles)]
+        bundles = [orjson.dumps(ingest_bundle(opts.bundle_entries)) for _ in range(opts.bundles)]
         minimal = {**auth, **JSON, "Prefer": "return=minimal"}
-        fr = run_load(
-            "ingest",
-            lambda cl, i: cl.post(f"{fhir}/fhir", json=bundles[i], headers=minimal),
-            total=opts.bundles,
-            concurrency=opts.ingest_concurrency,
-            max_seconds=opts.seconds * 2,
+        ingest = {
+            "total": opts.bundles,
+            "concurrency": opts.ingest_concurrency,
+            "seconds": opts.seconds * 2,
+        }
+        fr = load.figure(
+            "ingest", fhir, [Call("POST", "/fhir", minimal, b) for b in bundles], **ingest
         )
-        rr = run_load(
-            "ingest",
-            lambda cl, i: cl.post(f"{raw}/raw/bundle", json=bundles[i]),
-            total=opts.bundles,
-            concurrency=opts.ingest_concurrency,
-            max_seconds=opts.seconds * 2,
+        rr = load.figure(
+            "ingest", raw, [Call("POST", "/raw/bundle", JSON, b) for b in bundles], **ingest
         )
         rows.append(
             Row(
@@ -637,7 +670,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="CONSILIUM_READ_CACHE entries for the server (read cache + first search pages)",
     )
+    ap.add_argument(
+        "--load",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load tool: wrk (the issue's; Debian package wrk), the threaded httpx loop, "
+        "or auto: wrk when it is on PATH",
+    )
     a = ap.parse_args(argv)
+    tool = a.load
+    if tool == "auto":
+        tool = "wrk" if wrk_load.available() else "python"
+    elif tool == "wrk" and not wrk_load.available():
+        raise SystemExit("--load wrk: no wrk on PATH (apt-get install wrk)")
     sizes = sorted(int(s) for s in a.sizes.split(","))
     if a.max:
         sizes = sorted({*sizes, a.max})
@@ -653,13 +698,16 @@ def main(argv: list[str] | None = None) -> int:
         audit=a.audit,
         seconds=a.seconds,
         read_cache=a.read_cache,
+        load=tool,
     )
     if a.quick:
-        opts = Options([150, 400], Plan(3, 100), 20, 2, 10, 2, 10, 2, a.audit, 10.0, a.read_cache)
+        opts = Options(
+            [150, 400], Plan(3, 100), 20, 2, 10, 2, 10, 2, a.audit, 10.0, a.read_cache, tool
+        )
     cache = f"read cache {opts.read_cache} entries" if opts.read_cache else "read cache off"
     print(
         f"# scale benchmark: sizes {opts.sizes}, {opts.requests} requests per figure, "
-        f"concurrency {opts.concurrency}, auth on (SMART backend token), audit {opts.audit}, "
+        f"concurrency {opts.concurrency}, load {opts.load}, auth on (SMART backend token), audit {opts.audit}, "
         f"{cache}",
         flush=True,
     )
