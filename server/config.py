@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # Referential integrity for local references on write (see the transactions issue).
     enforce_referential_integrity: bool = True
     allow_multiple_conditional_delete: bool = False
-    access_token_lifetime_seconds: int = Field(default=300, ge=30)
+    access_token_lifetime_seconds: int = Field(default=300, ge=10)
     audit: Literal["on", "off"] = "on"
     log_level: str = "info"
     # Notifications (docs/notifications.md). Destination hosts a Subscription may name,

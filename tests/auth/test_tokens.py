@@ -78,6 +78,23 @@ def test_expired_token_is_refused(keys: KeyStore) -> None:
         decode_access_token(keys, token, issuer=ISS)
 
 
+def test_a_token_just_past_its_exp_is_accepted_within_the_leeway(keys: KeyStore) -> None:
+    token, _ = issue_access_token(
+        keys, issuer=ISS, client_id="c", scopes=[], lifetime=-(tokens_module.LEEWAY_SECONDS - 3)
+    )
+    assert decode_access_token(keys, token, issuer=ISS)["client_id"] == "c"
+
+
+def test_a_token_past_its_exp_by_more_than_the_leeway_is_refused(keys: KeyStore) -> None:
+    # The leeway is a few seconds (workers' clock skew), not half a minute of extra life.
+    assert tokens_module.LEEWAY_SECONDS <= 5
+    token, _ = issue_access_token(
+        keys, issuer=ISS, client_id="c", scopes=[], lifetime=-(tokens_module.LEEWAY_SECONDS + 2)
+    )
+    with pytest.raises(TokenInvalid, match="expired"):
+        decode_access_token(keys, token, issuer=ISS)
+
+
 def test_tampered_payload_is_refused(keys: KeyStore) -> None:
     head, body, sig = issue(keys).split(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=="))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from seed.loader import seed_all
+from tests.demo_copy import seed_demo
 from tests.server.cases.kit import FHIR, Case, Kit, business, make_parties, ok
 from tests.smart_helpers import ADMIN
 
@@ -31,7 +31,7 @@ def example(name: str, **placeholders: str) -> dict[str, Any]:
 @pytest.fixture
 def kit(app_factory) -> Iterator[Kit]:  # type: ignore[no-untyped-def]
     app = app_factory(auth="on", admin_token=ADMIN)
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
 

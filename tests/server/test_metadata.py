@@ -16,8 +16,8 @@ from profiles.conformance import (
     PROFILE_TASK,
 )
 from resources.registry import resource_types
-from seed.loader import seed_all
 from server.operations import registry
+from tests.demo_copy import seed_demo
 
 
 def test_metadata_lists_every_r4_type(client: TestClient) -> None:
@@ -60,7 +60,7 @@ def test_metadata_names_the_implementation_guide(client: TestClient) -> None:
 
 
 def test_the_implementation_guide_is_seeded_and_readable(client: TestClient, app: Any) -> None:
-    seed_all(app.state.consilium, demo=False)
+    seed_demo(app.state.consilium, demo=False)
     ig = client.get("/fhir/ImplementationGuide/consilium").json()
     assert ig["url"] == IMPLEMENTATION_GUIDE
     assert ig["fhirVersion"] == ["4.0.1"]

@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from seed.loader import demo_resources, seed_all
+from seed.loader import demo_resources
+from tests.demo_copy import seed_demo
 
 B = "https://consilium.health/fhir"
 DEMO = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources()}
@@ -17,7 +18,7 @@ DEMO = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources()}
 
 @pytest.fixture
 def seeded(app: FastAPI) -> None:
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
 
 
 def demo(key: str) -> dict[str, Any]:

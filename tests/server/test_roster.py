@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from resources.calendar import business_days_after
-from seed.loader import seed_all
 from server.app import create_app
 from server.roster import describe, member_keys
+from tests.demo_copy import seed_demo
 from tests.server.cases.kit import FHIR, Kit, Parties, make_parties, ok, ref
 from tests.smart_helpers import ADMIN, backend_token, bearer
 
@@ -109,7 +109,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Env]:
     app = create_app(module_settings("roster", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app, base_url="http://testserver") as client:
         parties = make_parties(client)
 

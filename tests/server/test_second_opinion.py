@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from resources.servicerequest import case_task_id
-from seed.loader import demo_resources, seed_all
+from seed.loader import demo_resources
+from tests.demo_copy import seed_demo
 
 B = "https://consilium.health/fhir"
 CBS = f"{B}/CodeSystem/case-business-status"
@@ -21,7 +22,7 @@ DEMO = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources()}
 
 @pytest.fixture
 def seeded(app: FastAPI) -> None:
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
 
 
 def demo(key: str) -> dict[str, Any]:

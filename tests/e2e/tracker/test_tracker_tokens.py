@@ -1,5 +1,5 @@
 """Token refresh in the tracker (docs/tracker.md "Token refresh"): the server's shortest access
-token lifetime (30 s), a real Chromium. An expired access token is renewed with the SMART
+token lifetime (10 s), a real Chromium. An expired access token is renewed with the SMART
 ``online_access`` refresh token without leaving the page; a refused refresh sends the user to
 sign in with a clear message and back to the same page afterwards."""
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = BROWSER_MARKS
-LIFETIME = 30  # the setting's minimum (server/config.py)
+LIFETIME = 10  # the setting's minimum (server/config.py)
 KEY = "consilium.tracker.session"
 
 
@@ -60,7 +60,7 @@ def set_expiry(page: Page, from_now_ms: int) -> None:
 
 
 def wait_until_expired(token: str, server: Server) -> None:
-    """Until the server itself refuses the token (30 s lifetime + the server's leeway)."""
+    """Until the server itself refuses the token (its lifetime + the server's leeway)."""
     deadline = time.monotonic() + LIFETIME + LEEWAY_SECONDS + 20
     while time.monotonic() < deadline:
         r = httpx.get(
@@ -68,7 +68,7 @@ def wait_until_expired(token: str, server: Server) -> None:
         )
         if r.status_code == 401:
             return
-        time.sleep(2)
+        time.sleep(1)
     raise AssertionError("the access token did not expire")
 
 

@@ -11,13 +11,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from seed.loader import seed_all
+from tests.demo_copy import seed_demo
 from tests.server.cases.kit import Kit, make_parties, seeded_kit
 from tests.smart_helpers import ADMIN
 
 
 def _kit(app: FastAPI) -> Iterator[Kit]:
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
 

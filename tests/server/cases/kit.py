@@ -446,11 +446,11 @@ def seeded_kit(settings: Any, mongo_uri: str) -> Iterator[Kit]:
     tests/server/operations)."""
     from pymongo import MongoClient
 
-    from seed.loader import seed_all
     from server.app import create_app
+    from tests.demo_copy import seed_demo
 
     app = create_app(settings)
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
-from seed.loader import seed_all
 from server.app import create_app
 from server.notifications import spec
 from server.notifications.store import NotifyStore
+from tests.demo_copy import seed_demo
 from tests.server.cases.kit import Case, Kit, make_parties, ok
 from tests.server.notifications.conftest import FAST, subscription
 from tests.server.notifications.receiver import Receiver, wait_until
@@ -26,7 +26,7 @@ CLINICAL = ("conclusion", "conclusionCode", "presentedForm", "result", "category
 @pytest.fixture(scope="module")
 def kit(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[Kit]:
     app = create_app(module_settings("notify", auth="on", admin_token=ADMIN, **FAST))
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app, base_url="http://testserver") as client:
         yield Kit(client, make_parties(client))
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from seed.loader import seed_all
+from tests.demo_copy import seed_demo
 from tests.server.cases.kit import Kit, seeded_kit
 from tests.smart_helpers import ADMIN
 
@@ -17,7 +17,7 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
 def _client(app: FastAPI) -> Iterator[TestClient]:
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app, base_url="http://testserver") as c:
         yield c
 

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
-from seed.loader import seed_all
 from server.app import create_app
 from server.documents import document_problems
+from tests.demo_copy import seed_demo
 from tests.server.operations.conftest import FHIR_JSON, keys, parameters
 from tests.smart_helpers import ADMIN, backend_token, bearer
 
@@ -27,7 +27,7 @@ SCOPE = "system/*.cruds"
 def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
     settings = module_settings("ops_access", auth="on", admin_token=ADMIN)
     app = create_app(settings)
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app) as c:
         tokens = {
             "neurologist": backend_token(

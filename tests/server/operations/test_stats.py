@@ -21,8 +21,8 @@ from pymongo import MongoClient
 
 from resources.calendar import business_days_after
 from resources.stats import turnaround_bands
-from seed.loader import seed_all
 from server.app import create_app
+from tests.demo_copy import seed_demo
 from tests.server.cases.kit import FHIR, Case, Kit, make_parties, ok
 from tests.smart_helpers import ADMIN, backend_token, bearer
 
@@ -182,7 +182,7 @@ def _build(world: World, spec: Spec) -> None:
 @pytest.fixture(scope="module")
 def world(module_settings: Callable[..., Any], mongo_uri: str) -> Iterator[World]:
     app = create_app(module_settings("stats", auth="on", admin_token=ADMIN))
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     clock = Clock()
     with pytest.MonkeyPatch.context() as mp, TestClient(app, base_url="http://testserver") as c:
         for module in CLOCK_MODULES:

@@ -17,8 +17,8 @@ from pymongo import MongoClient
 
 from profiles.conformance import BASE
 from profiles.expansion import UNCLOSED
-from seed.loader import seed_all
 from server.app import create_app
+from tests.demo_copy import seed_demo
 from tests.server.operations.conftest import FHIR_JSON, parameters
 from tests.smart_helpers import ADMIN, backend_token, bearer
 
@@ -34,7 +34,7 @@ CONDITIONS = f"{VS}/covered-serious-conditions"
 def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
     settings = module_settings("terminology", auth="on", admin_token=ADMIN)
     app = create_app(settings)
-    seed_all(app.state.consilium, demo=False)
+    seed_demo(app.state.consilium, demo=False)
     with TestClient(app) as c:
         tokens = {
             "trusted": backend_token(c, "system/*.cruds"),

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from profiles.conformance import PROFILE_COVERAGE, PROFILE_REPORT, PROFILE_REQUEST
-from seed.loader import demo_resources, seed_all
+from seed.loader import demo_resources
 from server.app import create_app
+from tests.demo_copy import seed_demo
 from tests.server.operations.conftest import FHIR_JSON, parameters
 from tests.smart_helpers import ADMIN, backend_token, bearer
 
@@ -27,7 +28,7 @@ DEMO = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources()}
 def world(mongo_uri: str, module_settings: Any) -> Iterator[dict[str, Any]]:
     settings = module_settings("validate")
     app = create_app(settings)
-    seed_all(app.state.consilium, demo=True, network=False)
+    seed_demo(app.state.consilium)
     with TestClient(app) as c:
         yield {"client": c, "store": app.state.consilium.store}
     cleanup: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
@@ -261,7 +262,7 @@ def test_validate_is_not_a_system_operation(world: dict[str, Any]) -> None:
 @pytest.fixture
 def smart(app_factory: Any) -> Iterator[TestClient]:
     app = app_factory(auth="on", admin_token=ADMIN)
-    seed_all(app.state.consilium, demo=False)
+    seed_demo(app.state.consilium, demo=False)
     with TestClient(app) as c:
         yield c
 
