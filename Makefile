@@ -7,9 +7,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./data
 # Test processes, each with its own embedded database (a file's tests stay in one process).
-# Files go out in collection order (no reorder by test count): the few-test, slow files that
-# start servers and browsers (tests/e2e) then run first, beside each other, and the many small
-# files fill the end, instead of one worker finishing the browser files alone.
 PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck pytest bench clean
@@ -32,7 +29,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 
