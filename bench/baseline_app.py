@@ -7,7 +7,8 @@ what the FHIR layer (routing, validation, versioning, negotiation, headers, auth
 - ``POST /raw/Patient``: one ``insert_one`` into the same, indexed collection (the create floor);
 - ``POST /raw/queries/{name}``: register the filters (MongoDB Extended JSON) the FHIR server
   sent for a search shape (``bench/scale.py`` records them), then
-  ``GET /raw/search/{name}/{i}``: the first page of the ``i``-th one (``find`` + ``limit``);
+  ``GET /raw/search/{name}/{i}``: the first page of the ``i``-th one (its ``find``s in order,
+  each with its sort and limit: a windowed search sends several);
 - ``POST /raw/bundle``: a transaction Bundle's resources as plain ``{_id, resource}`` documents,
   one ``insert_many`` per type in one transaction (the ingest floor: no validation, no index
   values, no history, no reference checks).
@@ -68,10 +69,15 @@ def build(uri: str, db_name: str) -> FastAPI:
     def search(name: str, i: int, count: int = 10) -> Response:
         shapes = queries[name]
         q = shapes[i % len(shapes)]
-        cursor = db[q["collection"]].find(q["filter"], {"resource": 1})
-        if q.get("sort"):
-            cursor = cursor.sort(list(q["sort"].items()))
-        entries = [{"resource": d["resource"]} for d in cursor.limit(count)]
+        entries: list[dict[str, Any]] = []
+        for step in q["steps"]:
+            cursor = db[q["collection"]].find(step["filter"], {"resource": 1})
+            if step.get("sort"):
+                cursor = cursor.sort(list(step["sort"].items()))
+            if step.get("limit"):
+                cursor = cursor.limit(step["limit"])
+            entries += [{"resource": d["resource"]} for d in cursor]
+        entries = entries[:count]
         bundle = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
         return Response(orjson.dumps(bundle, default=str), media_type="application/json")
 

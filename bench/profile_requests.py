@@ -196,8 +196,12 @@ async def profile(a: argparse.Namespace, settings: Settings, admin: str) -> None
         r = await client.get(search_url, headers=auth)
         if len(r.json().get("entry", [])) != 10:
             raise SystemExit(f"search: expected 10 matches, got {r.text[:300]}")
-        cmd = next(c for c in counter.finds if c["find"] == "Patient")
-        shape = {"collection": "Patient", "filter": cmd.get("filter", {}), "sort": cmd.get("sort")}
+        steps = [
+            {"filter": c.get("filter", {}), "sort": c.get("sort"), "limit": c.get("limit", 0)}
+            for c in counter.finds
+            if c["find"] == "Patient" and "_id" not in c.get("filter", {})
+        ]
+        shape = {"collection": "Patient", "steps": steps}
         (await floor.post("/raw/queries/rare", content=json_util.dumps([shape]))).raise_for_status()
 
         async def read(c: httpx.AsyncClient, i: int) -> httpx.Response:

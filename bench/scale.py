@@ -24,8 +24,9 @@ they differ (a layout change the loader does not follow would make the figures m
 
 Searches (first page, ``_count=10``): ``Patient?family=Rarely`` (10 matches),
 ``Patient?family=Manning`` (10,000 matches) and ``Observation?subject=Patient/x`` (10 matches).
-The floor replays the very filter the FHIR server sent for that request (recorded with a pymongo
-CommandListener from an in-process app on the same database and token) as ``find`` + ``limit``.
+The floor replays the very finds the FHIR server sent to match that request (recorded with a
+pymongo CommandListener from an in-process app on the same database and token; several for a
+windowed search), each with its sort and limit, and returns the first page of what they found.
 
 Targets (Medplum on this machine kind) are printed beside each figure; ``scale`` is the search
 p95 at a size divided by the p95 at the first size (target <= 1.5).
@@ -277,15 +278,23 @@ def recording_app(settings: Settings) -> Iterator[tuple[TestClient, FindRecorder
 def record_filters(
     client: TestClient, recorder: FindRecorder, rtype: str, urls: list[str], token: str
 ) -> list[dict[str, Any]]:
-    """For each search URL, the first ``find`` on ``rtype``'s collection the server sent."""
+    """For each search URL, the ``find``s on ``rtype``'s collection the server sent to match it
+    (a windowed search sends several, ``server/search/execute.py``), without the page's fetch
+    by ``_id``. Recorded on the second request: the first one of a key sizes its windows
+    without the density the following ones know."""
     out: list[dict[str, Any]] = []
     for url in urls:
-        recorder.finds.clear()
-        r = client.get(url, headers={"Authorization": f"Bearer {token}"})
-        if r.status_code != 200:
-            raise SystemExit(f"recording {url}: {r.status_code} {r.text[:300]}")
-        cmd = next(c for c in recorder.finds if c["find"] == rtype)
-        out.append({"collection": rtype, "filter": cmd.get("filter", {}), "sort": cmd.get("sort")})
+        for _ in range(2):
+            recorder.finds.clear()
+            r = client.get(url, headers={"Authorization": f"Bearer {token}"})
+            if r.status_code != 200:
+                raise SystemExit(f"recording {url}: {r.status_code} {r.text[:300]}")
+        steps = [
+            {"filter": c.get("filter", {}), "sort": c.get("sort"), "limit": c.get("limit", 0)}
+            for c in recorder.finds
+            if c["find"] == rtype and "_id" not in c.get("filter", {})
+        ]
+        out.append({"collection": rtype, "steps": steps})
     return out
 
 

@@ -72,6 +72,11 @@ class Store:
         self.supports_transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
         if not self.supports_transactions:
             log.warning("MongoDB is standalone: multi-document transactions are unavailable")
+        # How a range on a multikey field is written so the index bounds it at both ends
+        # (``keys.Window.query``): MongoDB needs ``$elemMatch``; SecantusDB scans the index only
+        # for the plain form, which it reads element-wise. Same results, each its own plan.
+        build = self.client.admin.command("buildInfo")
+        self.elem_match_ranges = "secantusVersion" not in build
         # Built eagerly: SecantusDB leaves documents of a transaction that is open while an index
         # is built out of that index, and every write touches the history collection.
         self.ensure_indexes(HISTORY)

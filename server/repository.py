@@ -17,7 +17,7 @@ Bundle writes all its entries atomically.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,8 +36,8 @@ from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
 from server.hooks import HookPoint, Hooks, WriteEvent
 from server.search import residual
-from server.search.index import extract_index, keyed_fields
-from server.search.keys import WALK_INDEX, drive, walks_live
+from server.search.index import extract_index, keyed_fields, windowed_fields
+from server.search.keys import WALK_INDEX, Window, drive, elem_match, walks_live, window_of
 from server.search.query import and_merge
 from server.storage import (
     Documents,
@@ -279,6 +279,8 @@ class Repository:
         limit: int = 0,
         include_deleted: bool = False,
         flush: bool = True,
+        window: tuple[int, int] | None = None,
+        longer: bool = False,
     ) -> Iterator[Doc]:
         """THE read of resource data: current documents of ``resource_type`` matching ``flt``
         that this request may see. Search, includes, operations, conditional matching, integrity
@@ -296,6 +298,10 @@ class Repository:
         document read (``fetch_visible``) later. ``limit`` counts results after the checks.
         ``flush=False`` for a lookup inside a write hook that reads pending inserts itself
         (``pending``) instead of flushing the Bundle's batch.
+
+        ``window=(lo, hi)``: only the matches in buckets ``[lo, hi)`` of a query ``window_for``
+        accepted; ``longer``: only a prefix search's matches with a longer value than the prefix
+        (``keys.Window``). Everything else about the read is the same.
         """
         if flush or self._replacing(resource_type):
             # A write hook's lookup (flush=False) reads pending inserts through ``pending`` but
@@ -304,8 +310,19 @@ class Repository:
             self.flush_writes()
         db_part, access_check = self.security.access_parts(resource_type)
         all_checks = [*checks, access_check] if access_check else list(checks)
-        base: list[Doc] = [] if include_deleted else [{"deleted": False}]
-        query = and_merge([*base, *drive(keyed_fields(resource_type), [flt, db_part])])
+        query = self._driven(resource_type, flt, db_part, include_deleted)
+        if window is not None or longer:
+            driver = window_of(windowed_fields(resource_type), query)
+            if driver is None:
+                raise ValueError(f"not a windowed query: {query!r}")
+            if longer:
+                query = driver.longer_query()
+            else:
+                assert window is not None
+                query = driver.query(*window, elem_match=self.store.elem_match_ranges)
+                all_checks.append(driver.check(*window))
+        if self.store.elem_match_ranges:
+            query = elem_match(query)
         projection = (
             None if fields is None else residual.project(dict.fromkeys(fields, 1), all_checks)
         )
@@ -335,14 +352,36 @@ class Repository:
             if limit and sent >= limit:
                 return
 
-    def fetch_visible(self, keys: Sequence[str]) -> list[tuple[str, Doc]]:
+    def _driven(self, resource_type: str, flt: Doc, db_part: Doc, include_deleted: bool) -> Doc:
+        base: list[Doc] = [] if include_deleted else [{"deleted": False}]
+        return and_merge([*base, *drive(keyed_fields(resource_type), [flt, db_part])])
+
+    def window_for(self, resource_type: str, flt: Doc) -> Window | None:
+        """The window driver of ``flt`` as this request's ``find_visible`` would run it (its
+        access filter included), or None when windows cannot serve it (``keys.window_of``)."""
+        db_part, _ = self.security.access_parts(resource_type)
+        query = self._driven(resource_type, flt, db_part, False)
+        return window_of(windowed_fields(resource_type), query)
+
+    def fetch_visible(
+        self, keys: Sequence[str], read: Mapping[str, Doc] | None = None
+    ) -> list[tuple[str, Doc]]:
         """Whole current documents for ``Type/id`` keys, in order, that this request may see
-        (one ``find_visible`` per type; unknown types, missing and invisible keys left out)."""
+        (one ``find_visible`` per type; unknown types, missing and invisible keys left out).
+
+        ``read``: documents of some keys this request's own ``find_visible`` just matched
+        (with ``resource`` and ``acl``); they get the same outgoing check instead of a read."""
         by_type: dict[str, list[str]] = {}
+        found: dict[str, Doc] = {}
         for k in keys:
             t, _, i = k.partition("/")
+            doc = None if read is None else read.get(k)
+            if doc is not None and doc.get("resource") is not None:
+                shown = self._disclose(t, doc["resource"], doc.get("acl"))
+                if shown is not None:
+                    found[k] = {**doc, "resource": shown}
+                continue
             by_type.setdefault(t, []).append(i)
-        found: dict[str, Doc] = {}
         for t, ids in by_type.items():
             if not is_resource_type(t):
                 continue
@@ -393,7 +432,7 @@ class Repository:
         if not wanted:
             return
         cursor = self.store.resources(resource_type).find(
-            {"_id": {"$in": wanted}}, {"idx": 0, "ks": 0}, session=self.session
+            {"_id": {"$in": wanted}}, {"idx": 0, "ks": 0, "kw": 0}, session=self.session
         )
         found = {d["_id"]: d for d in cursor}
         for i in wanted:

@@ -22,7 +22,8 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from server import fhirjson
-from server.search.index import extract_index, search_keys
+from server.search.index import extract_index, search_keys, window_keys
+from server.search.keys import BUCKET, WINDOW_KEYS, bucket_of
 from server.timeutil import now
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ def build_documents(
     shared, not copied: the caller hands over ownership of it.
     """
     deleted = resource is None
+    ks = search_keys(resource_type, idx)
+    bucket = bucket_of(rid)
     current: Doc = {
         "_id": rid,
         "vid": vid,
@@ -136,7 +139,9 @@ def build_documents(
         "deleted": deleted,
         "resource": resource,
         "idx": idx,
-        "ks": search_keys(resource_type, idx),
+        "ks": ks,
+        WINDOW_KEYS: window_keys(resource_type, ks, bucket),
+        BUCKET: bucket,
         "acl": acl,
     }
     if refs is not None:
@@ -211,7 +216,7 @@ def reindex(
         ops.append(
             UpdateOne(
                 {"_id": doc["_id"], "vid": doc["vid"]},
-                {"$set": {"idx": rebuilt["idx"], "ks": rebuilt["ks"]}},
+                {"$set": {k: rebuilt[k] for k in ("idx", "ks", WINDOW_KEYS, BUCKET)}},
             )
         )
         n += 1

@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import itertools
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from server.search import keyset, params, residual
 from server.search import query as qb
 from server.search.includes import includes
 from server.search.index import COMPARTMENT, extract_index
+from server.search.keys import BUCKET, BUCKETS, Window, bucket_text
 from server.search.model import SearchRequest
 from server.search.page_cache import FirstPage, PageCache
 from server.search.types import Filter
@@ -352,6 +354,134 @@ def _rows_after(
     return found[:need]
 
 
+WINDOW_SORT: keyset.Sort = ((BUCKET, 1), ("_id", 1))
+# what a window read takes of each match: its row, and all a page entry needs (the database
+# decodes the whole document either way; this spares the page its second read)
+WINDOW_FIELDS = ("_id", "ts", "vid", "deleted", BUCKET, "resource", "idx", "acl")
+WINDOW_FIRST = 16  # buckets of the first window of a value never seen (1/4096 of them)
+WINDOW_GROWTH = 32  # how much wider the next window is after an empty one
+WINDOW_PROBES = 5  # windows before the rest of the range is read in one
+# above this many matches (as windows estimate them) a first page reads only its own rows: a
+# result of up to TOTAL_SCAN is then read whole but for a chance of about 1e-5 (Poisson)
+SMALL_RESULT = 5 * TOTAL_SCAN
+# (type, key) and (type, field) -> matches per bucket, as last seen (sizes the first window)
+_densities: dict[tuple[str, str], float] = {}
+DENSITIES_MAX = 4096
+
+
+def _window_rows(
+    repo: Repository,
+    t: str,
+    plan: qb.Plan,
+    window: Window,
+    after: keyset.Key | None,
+    since: datetime | None,
+    need: int,
+    enough: int,
+    kept: dict[str, Doc] | None = None,
+) -> tuple[list[tuple[keyset.Key, str]], bool]:
+    """``_rows_after`` for a query windows serve, in ``WINDOW_SORT`` order (docs/indexing.md),
+    and whether it stopped short of ``need`` rows with more matches left unread.
+
+    Reads bucket ranges of the key from the cursor's bucket on, each as wide as the matches
+    seen so far say the missing rows take, until the rows found below the window's end are
+    ``need``, or are ``enough`` (the page and one more) while the matches seen put the whole
+    result above ``SMALL_RESULT`` (then its total is not given anyway), or the buckets run
+    out; so a page over 10,000 matches reads about a page of them. A prefix search also reads
+    its longer values whole (``Window.longer_query``). Rows are final below the covered end:
+    every read is complete for its buckets.
+    ``kept`` gets the rows' stored documents: the page is then disclosed from them
+    (``Repository.fetch_visible``) instead of being read again.
+    """
+    fields = WINDOW_FIELDS
+    density_key, field_key = (t, window.key), (t, window.field)
+
+    def rows(docs: Any) -> dict[str, tuple[keyset.Key, str]]:
+        out: dict[str, tuple[keyset.Key, str]] = {}
+        for doc in docs:
+            if since is not None and doc["ts"] >= since:
+                continue
+            key: keyset.Key = [doc.get(BUCKET), doc["_id"]]
+            if after is None or keyset.compare_keys(key, after, WINDOW_SORT) > 0:
+                out[doc["_id"]] = (key, doc["_id"])
+                if kept is not None:
+                    kept[f"{t}/{doc['_id']}"] = doc
+        return out
+
+    start = int(after[0], 16) if after is not None and isinstance(after[0], str) else 0
+    # the key's own density when it was searched before, else the field's last one (a
+    # patient's Observations are a few, whichever the patient), else a narrow first window
+    density = _densities.get(density_key, _densities.get(field_key))
+
+    if density is None:
+        width = WINDOW_FIRST
+    else:
+        width = _width(enough if density * BUCKETS > SMALL_RESULT else need, density)
+    if start + width >= BUCKETS:  # the rest in one read: the plain query, one find
+        docs = list(repo.find_visible(t, plan.filter, fields=fields, checks=plan.residual))
+        _densities[density_key] = _densities[field_key] = len(docs) / BUCKETS
+        ordered = sorted(rows(docs).values(), key=cmp_to_key(_by_key(WINDOW_SORT)))
+        return _with_changed(repo, t, plan, ordered, after, since)[:need], False
+    found: dict[str, tuple[keyset.Key, str]] = {}
+    longer = 0
+    if window.prefix:
+        found = rows(
+            repo.find_visible(t, plan.filter, fields=fields, checks=plan.residual, longer=True)
+        )
+        longer = len(found)
+    lo, seen, probes, short = start, 0, 0, False
+    while lo < BUCKETS:
+        hi = BUCKETS if probes >= WINDOW_PROBES else min(BUCKETS, lo + width)
+        docs = list(
+            repo.find_visible(t, plan.filter, fields=fields, checks=plan.residual, window=(lo, hi))
+        )
+        seen += len(docs)
+        found.update(rows(docs))
+        lo, probes = hi, probes + 1
+        top = bucket_text(lo)
+        have = sum(1 for k, _ in found.values() if k[0] < top)
+        covered = lo - start
+        goal = enough if seen / covered * BUCKETS + longer > SMALL_RESULT else need
+        if have >= goal:
+            short = have < need and lo < BUCKETS
+            break
+        width = width * WINDOW_GROWTH if seen == 0 else _width(goal - have, seen / covered)
+    if seen >= 8 or lo - start >= BUCKETS // 64:  # enough read for the density to mean much
+        if len(_densities) >= DENSITIES_MAX:
+            _densities.clear()
+        _densities[density_key] = _densities[field_key] = seen / (lo - start)
+    ordered = sorted(found.values(), key=cmp_to_key(_by_key(WINDOW_SORT)))
+    return _with_changed(repo, t, plan, ordered, after, since)[:need], short
+
+
+def _with_changed(
+    repo: Repository,
+    t: str,
+    plan: qb.Plan,
+    ordered: list[tuple[keyset.Key, str]],
+    after: keyset.Key | None,
+    since: datetime | None,
+) -> list[tuple[keyset.Key, str]]:
+    """A later page's rows plus the matches written since the first page, at their positions."""
+    if since is None:
+        return ordered
+    ordered = ordered + _changed_after(repo, t, plan, WINDOW_SORT, after, since)
+    merged = {rid: (k, rid) for k, rid in ordered}
+    return sorted(merged.values(), key=cmp_to_key(_by_key(WINDOW_SORT)))
+
+
+def _width(need: int, density: float) -> int:
+    """Buckets expected to hold 1.5x ``need`` matches at ``density`` matches per bucket."""
+    return max(1, math.ceil(1.5 * need / density)) if density > 0 else BUCKETS
+
+
+def _by_key(sort: keyset.Sort) -> Any:
+    def compare(a: tuple[keyset.Key, str], b: tuple[keyset.Key, str]) -> int:
+        return keyset.compare_keys(a[0], b[0], sort)
+
+    return compare
+
+
 def _changed_after(
     repo: Repository,
     t: str,
@@ -401,23 +531,44 @@ def _collect(
     need: int,
     hint: int = 0,
     plans: Sequence[qb.Plan] | None = None,
-) -> list[Row]:
-    """Up to ``need`` rows over ``types`` (type by type, each in sort order) after ``start``.
+    enough: int | None = None,
+    kept: dict[str, Doc] | None = None,
+) -> tuple[list[Row], bool]:
+    """Up to ``need`` rows over ``types`` (type by type, each in sort order) after ``start``,
+    and whether they stopped short of ``need`` with matches left unread (a windowed search
+    stops at ``enough`` rows once its matches are many: ``_window_rows``).
 
     ``plans``: the types' plans when the caller already resolved them (else planned lazily, so
     a system search stops planning once it has enough rows)."""
+    enough = need if enough is None else enough
     rows: list[Row] = []
+    short = False
     first, after = start
     for ti in range(first, len(types)):
         t = types[ti]
         plan = plans[ti] if plans is not None else _type_plan(repo, req, t, compartment)
-        sort = qb.sort_spec(t, req.sort)
         cursor = after if ti == first else None
-        for key, rid in _rows_after(repo, t, plan, sort, cursor, since, need - len(rows), hint):
+        window = None if req.sort else repo.window_for(t, plan.filter)
+        if window is not None:
+            _check_cursor(cursor, WINDOW_SORT)
+            got, short = _window_rows(
+                repo, t, plan, window, cursor, since, need - len(rows), enough - len(rows), kept
+            )
+        else:
+            sort = qb.sort_spec(t, req.sort)
+            _check_cursor(cursor, sort)
+            got = _rows_after(repo, t, plan, sort, cursor, since, need - len(rows), hint)
+        for key, rid in got:
             rows.append((ti, key, rid))
-        if len(rows) >= need:
+        if len(rows) >= need or (short and len(rows) >= enough):
             break
-    return rows
+    return rows, short
+
+
+def _check_cursor(cursor: keyset.Key | None, sort: keyset.Sort) -> None:
+    """A stored cursor of another order (a state saved before an upgrade) names no position."""
+    if cursor is not None and (not isinstance(cursor, list) or len(cursor) != len(sort)):
+        raise FhirError(410, "not-found", "this search's paging changed; repeat the search")
 
 
 def _keyset_page(
@@ -440,9 +591,10 @@ def _keyset_page(
         raise FhirError(400, "invalid", "this _page token names no page of this search")
     since = state["created"]
     start = (cursor[0], cursor[1])
-    rows = _collect(repo, req, types, compartment, start, since, count + 1, offset)
+    kept: dict[str, Doc] = {}
+    rows, _ = _collect(repo, req, types, compartment, start, since, count + 1, offset, kept=kept)
     page, has_next = rows[:count], len(rows) > count
-    result = _page_of(repo, types, page, offset, count)
+    result = _page_of(repo, types, page, offset, count, kept)
     result.has_next = has_next
     result.total = state.get("total")
     result.snapshot = state["_id"]
@@ -458,11 +610,17 @@ def _keyset_page(
 
 
 def _page_of(
-    repo: Repository, types: Sequence[str], page: Sequence[Row], offset: int, count: int
+    repo: Repository,
+    types: Sequence[str],
+    page: Sequence[Row],
+    offset: int,
+    count: int,
+    kept: dict[str, Doc] | None = None,
 ) -> SearchResult:
-    """The page's resources, fetched (access-checked, redacted) for this request."""
+    """The page's resources, fetched (access-checked, redacted) for this request; ``kept``:
+    the stored documents the rows were read with, which need no second read."""
     keys = [f"{types[ti]}/{rid}" for ti, _, rid in page]
-    return SearchResult(repo.fetch_visible(keys), offset=offset, count=count)
+    return SearchResult(repo.fetch_visible(keys, kept), offset=offset, count=count)
 
 
 def _first_keyset_page(
@@ -490,11 +648,23 @@ def _first_keyset_page(
             return result
         stamp = cache.begin(types) if key is not None else None
     since = now()
-    rows = _collect(repo, req, types, compartment, (0, None), None, need, plans=plans)
+    kept: dict[str, Doc] = {}
+    rows, short = _collect(
+        repo,
+        req,
+        types,
+        compartment,
+        (0, None),
+        None,
+        need,
+        plans=plans,
+        enough=count + 1,
+        kept=kept,
+    )
     page, has_next = rows[:count], len(rows) > count
-    result = _page_of(repo, types, page, 0, count)
+    result = _page_of(repo, types, page, 0, count, kept)
     result.has_next = has_next
-    total = len(rows) if len(rows) < need else None  # every match was read
+    total = len(rows) if len(rows) < need and not short else None  # every match was read
     if req.total == "accurate" and total is None:
         total = _count(repo, req, types, compartment)
     result.total = total

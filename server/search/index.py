@@ -155,17 +155,57 @@ def keyed_fields(resource_type: str) -> frozenset[str]:
     return frozenset(indexed_fields(resource_type))
 
 
+# Parameter types whose searches are equality on one key (token, reference, uri, a string's
+# exact value) or a string prefix: the ones windows serve (``keys.Window``). Dates, numbers and
+# quantities are searched by ranges over many values, which a bucket order cannot serve.
+WINDOWED_TYPES = frozenset({"token", "string", "reference", "uri"})
+# Parameters whose values identify one resource (or a few): a search on them never has the
+# many matches windows are for, so their window keys would be write cost for nothing.
+UNWINDOWED_CODES = frozenset({"identifier", "telecom", "phone", "email", "url", "_source"})
+
+
+@cache
+def windowed_fields(resource_type: str) -> frozenset[str]:
+    """The keyed fields also written as ``kw`` window keys (``keys.window_keys``).
+
+    Each costs a write one more index entry per value, so only what an equality search drives
+    over many matches: no identifiers and addresses of one party (``UNWINDOWED_CODES``), no
+    ``combo-*`` parameters (Observation's duplicates of ``code``/``value-*``, whose own
+    fields are windowed), and compound fields only when both halves are windowed
+    (``patient+status``, not ``code+date@lo``, which is searched by ranges).
+    """
+    codes = {
+        code
+        for code, p in indexable_params(resource_type).items()
+        if p.type in WINDOWED_TYPES
+        and code not in UNWINDOWED_CODES
+        and not code.startswith("combo-")
+    }
+    fields = set(codes) | {
+        compound_name(a, b) for a, b in compounds(resource_type) if {a, b} <= codes
+    }
+    if resource_type in patient_compartment() or resource_type == "Patient":
+        fields.add(COMPARTMENT)
+    return frozenset(fields) & keyed_fields(resource_type)
+
+
 def index_models(resource_type: str) -> list[IndexModel]:
-    """The one ``ks`` index of every search value, plus (deleted, _id)."""
+    """The one ``ks`` index of every search value, its ``kw`` windows, plus (deleted, _id)."""
     return [
         IndexModel([("deleted", ASCENDING), ("_id", ASCENDING)], name="deleted_id"),
         keys.index_model(),
+        keys.window_index_model(),
     ]
 
 
 def search_keys(resource_type: str, idx: dict[str, list[Any]]) -> list[str]:
     """The ``ks`` list stored beside ``idx`` (``keys.keys_of`` on this type's keyed fields)."""
     return keys.keys_of(keyed_fields(resource_type), idx)
+
+
+def window_keys(resource_type: str, ks: list[str], bucket: str) -> list[str]:
+    """The ``kw`` list stored beside ``ks`` (``keys.window_keys`` on the windowed fields)."""
+    return keys.window_keys(windowed_fields(resource_type), ks, bucket)
 
 
 def is_indexed(resource_type: str, idx_field: str) -> bool:

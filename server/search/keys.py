@@ -21,10 +21,14 @@ conjunct that should drive the scan into its ``ks`` equivalent.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+
+from server.search.text import STRING_TOP
 
 KEYS = "ks"
 KSEP = "\x1e"  # after the field name; field names are [A-Za-z0-9_\-@+] so never contain it
@@ -37,6 +41,99 @@ Doc = dict[str, Any]
 
 def key(field: str, value: str) -> str:
     return f"{field}{KSEP}{value}"
+
+
+# ------------------------------------------------------------------ window keys (``kw``)
+# Why a second key list: SecantusDB's ``find`` decodes every candidate its index yields before it
+# applies ``sort`` and ``limit``, and MongoDB fetches every match of ``{ks: k}`` to sort by
+# ``_id``; so a first page of a value 10,000 resources share cost O(10,000) on both. ``kw``
+# holds the same keys followed by the document's bucket (a hash of its id), so the matches of
+# one value are also ordered by bucket in the index, and a page reads a narrow bucket range
+# (a window) instead of the whole match (docs/indexing.md, "Windows").
+WINDOW_KEYS = "kw"
+WINDOW_INDEX = "kw_1"
+BUCKET = "kb"  # the document's bucket, stored beside ``kw`` (the default order's first key)
+BUCKETS = 1 << 16
+WSEP = "\x1d"  # before the bucket: below every character of a value but the control ones
+WINDOW_TOP = "~"  # above every bucket digit: the exclusive end of a value's window keys
+
+
+def bucket_of(rid: str) -> str:
+    """The 4-hex-digit bucket of ``rid``: uniform whatever the ids look like (``p-1``, uuids)."""
+    return hashlib.blake2b(rid.encode(), digest_size=2).hexdigest()
+
+
+def bucket_text(n: int) -> str:
+    return WINDOW_TOP if n >= BUCKETS else f"{n:04x}"
+
+
+def window_keys(windowed: frozenset[str], keys: Sequence[str], bucket: str) -> list[str]:
+    """The ``kw`` keys: each ``ks`` key of a windowed field followed by the bucket."""
+    return [f"{k}{WSEP}{bucket}" for k in keys if k.partition(KSEP)[0] in windowed]
+
+
+def window_index_model() -> IndexModel:
+    return IndexModel(
+        [(WINDOW_KEYS, ASCENDING)], name=WINDOW_INDEX, partialFilterExpression={"deleted": False}
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A query that windows can serve: the live documents holding one key ``field␞value``,
+    or (``prefix``) holding a value of ``field`` that starts with ``value``.
+
+    A prefix search's matches whose value *is* ``value`` are read window by window; those with
+    a longer value (``manningham`` for ``manning``) are read whole by ``longer_query``, which
+    costs what they are (usually few: people search whole names).
+    """
+
+    field: str
+    value: str
+    prefix: bool
+
+    @property
+    def key(self) -> str:
+        return key(self.field, self.value)
+
+    def query(self, lo: int, hi: int, *, elem_match: bool) -> Doc:
+        """Buckets ``[lo, hi)`` of the key. ``elem_match`` for MongoDB, whose planner bounds a
+        range on a multikey field by both ends only under ``$elemMatch``; SecantusDB scans the
+        index only for the plain form (and reads it element-wise, which is what we mean)."""
+        bounds = {
+            "$gte": f"{self.key}{WSEP}{bucket_text(lo)}",
+            "$lt": f"{self.key}{WSEP}{bucket_text(hi)}",
+        }
+        cond: Any = {"$elemMatch": bounds} if elem_match else bounds
+        return {"deleted": False, WINDOW_KEYS: cond}
+
+    def check(self, lo: int, hi: int) -> Doc:
+        """Re-checked in Python on each candidate: it holds the key itself (a value that
+        contains ``WSEP`` could fall in the key's range) and its bucket is in the window."""
+        return {KEYS: self.key, BUCKET: {"$gte": bucket_text(lo), "$lt": bucket_text(hi)}}
+
+    def longer_query(self) -> Doc:
+        """The prefix search's matches with a longer value: keys after ``field␞value`` itself."""
+        top = key(self.field, self.value + STRING_TOP)
+        return {"deleted": False, KEYS: {"$gte": self.key + AFTER, "$lt": top}}
+
+
+def window_of(windowed: frozenset[str], query: Doc) -> Window | None:
+    """The ``Window`` of a driven query that is exactly "live, one key" or "live, one prefix
+    range" on a windowed field (anything else, such as a second condition, is None)."""
+    if set(query) != {"deleted", KEYS} or query["deleted"] is not False:
+        return None
+    cond = query[KEYS]
+    if isinstance(cond, str):
+        field, sep, value = cond.partition(KSEP)
+        return Window(field, value, False) if sep and field in windowed else None
+    if isinstance(cond, dict) and set(cond) == {"$gte", "$lt"}:
+        low, high = cond["$gte"], cond["$lt"]
+        if isinstance(low, str) and isinstance(high, str) and high == low + STRING_TOP:
+            field, sep, value = low.partition(KSEP)
+            if sep and value and field in windowed:
+                return Window(field, value, True)
+    return None
 
 
 def keys_of(keyed: frozenset[str], idx: Doc) -> list[str]:
@@ -55,15 +152,26 @@ def index_model() -> IndexModel:
     )
 
 
+# The least string after a given one is itself plus NUL: so ``> k`` is ``>= k + AFTER`` and
+# ``<= k`` is ``< k + AFTER``. SecantusDB walks every key equal to ``k`` for ``$gt: k`` (74 ms
+# past 10,000 equal keys against 1.3 ms for the ``$gte`` form), so the keys use the closed form.
+AFTER = "\x00"
+_CLOSED = {"$gt": ("$gte", AFTER), "$gte": ("$gte", ""), "$lt": ("$lt", ""), "$lte": ("$lt", AFTER)}
+
+
 def _bounds(field: str, cond: Doc) -> Doc | None:
     """The ``ks`` range equivalent to a range (only ``$gt/$gte/$lt/$lte`` on text) on ``field``."""
     if not cond or not all(op in LOWER + UPPER and isinstance(v, str) for op, v in cond.items()):
         return None
-    out: Doc = {op: key(field, v) for op, v in cond.items()}
-    if not any(op in out for op in LOWER):
-        out["$gte"] = field + KSEP
-    if not any(op in out for op in UPPER):
-        out["$lt"] = field + KSEP_NEXT
+    out: Doc = {}
+    for op, v in cond.items():
+        closed, suffix = _CLOSED[op]
+        bound = key(field, v) + suffix
+        if closed in out:  # two bounds on one side: the tighter one
+            bound = max(out[closed], bound) if closed == "$gte" else min(out[closed], bound)
+        out[closed] = bound
+    out.setdefault("$gte", field + KSEP)
+    out.setdefault("$lt", field + KSEP_NEXT)
     return out
 
 
@@ -183,6 +291,27 @@ def drive(keyed: frozenset[str], parts: Sequence[Doc]) -> list[Doc]:
         if driven is not None:
             return [*parts[:i], driven, *parts[i + 1 :]]
     return list(parts)
+
+
+def elem_match(query: Doc) -> Doc:
+    """``query`` with each range on ``ks`` under ``$elemMatch``, for MongoDB.
+
+    MongoDB's planner bounds a range on a multikey field at both ends only under ``$elemMatch``;
+    the plain form scans from one bound to the end of the index (every key of every later
+    field) and lets different keys satisfy the two bounds. The element-wise reading is what the
+    keys mean, and what SecantusDB's index scan of the plain form does (it scans the index only
+    for that form, so it keeps it: ``Store.elem_match_ranges``).
+    """
+
+    def wrap(cond: Any) -> Any:
+        if isinstance(cond, dict) and cond and all(op in LOWER + UPPER for op in cond):
+            return {"$elemMatch": cond}
+        return cond
+
+    out = {k: wrap(v) if k == KEYS else v for k, v in query.items()}
+    if isinstance(out.get("$and"), list):
+        out["$and"] = [elem_match(p) if isinstance(p, dict) else p for p in out["$and"]]
+    return out
 
 
 WALK_INDEX = "deleted_id"

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 STATE = "_server_state"
 KEY = "search-index"
 # Bump when ``extract_index`` changes what it stores for an unchanged registry.
-INDEX_FORMAT = 3  # 2: numbers and quantities as exact sortable decimal text; 3: ``ks`` keys
+INDEX_FORMAT = 4  # 2: numbers and quantities as exact sortable decimal text; 3: ``ks`` keys;
+# 4: ``kw`` window keys and the ``kb`` bucket
 # Bump when extraction finds other values in the same layout: reported, not forced (searches
 # still work; only the changed parameters miss older resources until ``consilium reindex``).
 # 2: a cast over several items (``Observation.component.value as Quantity``) indexes each.

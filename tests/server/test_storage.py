@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from server.search.keys import bucket_of
 from server.storage import build_documents
 
 TS = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -24,6 +25,8 @@ def test_current_document_of_a_version() -> None:
         "resource": body,
         "idx": {"gender": ["female"]},
         "ks": ["gender\x1efemale"],  # the one search index's keys (server/search/keys.py)
+        "kw": ["gender\x1efemale\x1d" + bucket_of("p1")],  # its windows (the id's bucket)
+        "kb": bucket_of("p1"),
         "acl": {},
     }
 

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from resources.registry import search_parameters
-from server.search import registry_state
+from server.search import execute, registry_state
+from server.search.keys import bucket_of
 from server.search.reindex import reindex_all
 
 
@@ -54,8 +55,11 @@ def test_an_older_layout_is_reindexed_at_start_up(
         {"_id": registry_state.KEY}, {"_id": registry_state.KEY, "fingerprint": "x"}, upsert=True
     )
     family = patient_body["name"][0]["family"]  # type: ignore[index]
-    assert client.get(f"/fhir/Patient?family={family}").json().get("total") == 0
     assert registry_state.check(store)
+    stored = store.resources("Patient").find_one({"_id": rid})
+    assert stored["kb"] == bucket_of(rid)
+    assert f"family\x1e{family.lower()}\x1d{stored['kb']}" in stored["kw"]
+    execute._densities.clear()  # a first search of the key: it reads windows
     found = client.get(f"/fhir/Patient?family={family}").json()
     assert [e["resource"]["id"] for e in found["entry"]] == [rid]
     assert registry_state.recorded(store) == registry_state.fingerprint()
@@ -87,3 +91,26 @@ def test_fingerprint_follows_a_changed_expression(monkeypatch: pytest.MonkeyPatc
     changed["Patient"]["family"] = dataclasses.replace(family, expression="Patient.name.given")
     monkeypatch.setattr(registry_state, "search_parameters", lambda: changed)
     assert registry_state.fingerprint() != before
+
+
+def test_a_format_3_database_gets_its_window_keys_at_start_up(
+    app: FastAPI, client: TestClient, patient_body: dict[str, object]
+) -> None:
+    """Format 3 stored no ``kw``/``kb``: windowed searches would find nothing."""
+    store = app.state.consilium.store
+    rid = client.post("/fhir/Patient", json=patient_body).json()["id"]
+    store.resources("Patient").update_many({}, {"$unset": {"kw": "", "kb": ""}})
+    store.db[registry_state.STATE].replace_one(
+        {"_id": registry_state.KEY},
+        {"_id": registry_state.KEY, "fingerprint": "x", "format": 3},
+        upsert=True,
+    )
+    family = patient_body["name"][0]["family"]  # type: ignore[index]
+    assert registry_state.check(store)
+    stored = store.resources("Patient").find_one({"_id": rid})
+    assert stored["kb"] == bucket_of(rid)
+    assert f"family\x1e{family.lower()}\x1d{stored['kb']}" in stored["kw"]
+    execute._densities.clear()  # a first search of the key: it reads windows
+    found = client.get(f"/fhir/Patient?family={family}").json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [rid]
+    assert registry_state.recorded(store) == registry_state.fingerprint()
