@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -54,15 +55,8 @@ def test_an_older_layout_is_reindexed_at_start_up(
     store.db[registry_state.STATE].replace_one(
         {"_id": registry_state.KEY}, {"_id": registry_state.KEY, "fingerprint": "x"}, upsert=True
     )
-    family = patient_body["name"][0]["family"]  # type: ignore[index]
     assert registry_state.check(store)
-    stored = store.resources("Patient").find_one({"_id": rid})
-    assert stored["kb"] == bucket_of(rid)
-    assert f"family\x1e{family.lower()}\x1d{stored['kb']}" in stored["kw"]
-    execute._densities.clear()  # a first search of the key: it reads windows
-    found = client.get(f"/fhir/Patient?family={family}").json()
-    assert [e["resource"]["id"] for e in found["entry"]] == [rid]
-    assert registry_state.recorded(store) == registry_state.fingerprint()
+    _assert_rekeyed(client, store, rid, patient_body["name"][0]["family"])  # type: ignore[index]
 
 
 def test_a_full_reindex_records_the_registry(
@@ -105,12 +99,19 @@ def test_a_format_3_database_gets_its_window_keys_at_start_up(
         {"_id": registry_state.KEY, "fingerprint": "x", "format": 3},
         upsert=True,
     )
-    family = patient_body["name"][0]["family"]  # type: ignore[index]
     assert registry_state.check(store)
+    _assert_rekeyed(client, store, rid, patient_body["name"][0]["family"])  # type: ignore[index]
+
+
+def _assert_rekeyed(client: TestClient, store: Any, rid: str, family: str) -> None:
+    """The stored keys are the current layout's, and searches (windowed or not) find it."""
     stored = store.resources("Patient").find_one({"_id": rid})
-    assert stored["kb"] == bucket_of(rid)
-    assert f"family\x1e{family.lower()}\x1d{stored['kb']}" in stored["kw"]
-    execute._densities.clear()  # a first search of the key: it reads windows
-    found = client.get(f"/fhir/Patient?family={family}").json()
-    assert [e["resource"]["id"] for e in found["entry"]] == [rid]
+    key = f"family\x1e{family.lower()}"
+    assert key in stored["ks"]
+    assert stored["kb"] == bucket_of(rid) and f"{key}\x1d{stored['kb']}" in stored["kw"]
+    for densities in ({}, {("Patient", key): 1e-9}):  # windows, then the plain query
+        execute._densities.clear()
+        execute._densities.update(densities)
+        found = client.get(f"/fhir/Patient?family={family}").json()
+        assert [e["resource"]["id"] for e in found["entry"]] == [rid]
     assert registry_state.recorded(store) == registry_state.fingerprint()
