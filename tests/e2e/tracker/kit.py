@@ -1,8 +1,10 @@
 """What every browser test of the tracker (/app) shares besides the fixtures (conftest.py):
-Debian's Chromium, the skip marks, screenshots, signing in on the server's own page."""
+Debian's Chromium, the skip marks, a server on the seeded data, screenshots, signing in on the server's own page."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,20 @@ BROWSER_MARKS = [
         sync_playwright is None, reason="browser tests need playwright: pip install -e '.[dev]'"
     ),
 ]
+
+
+def seeded_server(
+    seeded_data: Path, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None
+) -> Server:
+    """A ``consilium serve`` (auth on, ``env`` added) on a fresh copy of the seeded data."""
+    data = tmp_path_factory.mktemp("tracker") / "data"
+    shutil.copytree(seeded_data, data)
+    (data / "serve.log").unlink(missing_ok=True)
+    # ``serve --seed`` takes the admin token from demo-credentials.json; a plain serve, from
+    # its setting, as a deployment does.
+    admin = json.loads((data / "demo-credentials.json").read_text())["admin_token"]
+    env = {"CONSILIUM_AUTH": "on", "CONSILIUM_ADMIN_TOKEN": admin, **(env or {})}
+    return Server(data, env, timeout=180)
 
 
 def shot(page: Page, name: str) -> None:
