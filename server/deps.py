@@ -21,7 +21,7 @@ from server.repository import Repository
 
 if TYPE_CHECKING:
     from server.audit import AuditWriter
-    from server.read_cache import ReadCache
+    from server.read_cache import ReadCache, Watcher
     from server.search.page_cache import PageCache
     from server.smart import AuthRuntime
 
@@ -50,6 +50,7 @@ class AppState:
     auth: AuthRuntime | None = None
     audit_writer: AuditWriter | None = None
     read_cache: ReadCache | None = None  # server/read_cache.py, when CONSILIUM_READ_CACHE > 0
+    read_cache_watcher: Watcher | None = None  # its change-stream thread, with the read cache
     page_cache: PageCache | None = None  # server/search/page_cache.py, with the read cache
 
 

@@ -1,4 +1,12 @@
-"""ASGI middleware: request id and request-body size limit.
+"""ASGI middleware: request id, request-body size limit, and no browser storage of FHIR answers.
+
+Why ``Cache-Control: no-store`` on every ``/fhir`` response that sets none itself: reads carry
+``ETag`` and ``Last-Modified`` and nothing else, and with that a browser applies heuristic
+freshness (a tenth of the resource's age) and answers a later ``fetch`` of the same URL from its
+own cache. The tracker then showed a case's status from before the last change after a reload.
+``no-store`` rather than ``private, no-cache``: these are health records, often read on shared
+clinic workstations, and must not be written to a browser's disk. Clients that want to save a
+download still revalidate explicitly (``If-None-Match`` gives a 304).
 
 Pure ASGI (not BaseHTTPMiddleware) so the body limit is enforced while streaming, before a large
 body is buffered, and so neither adds a task switch to the read hot path.
@@ -16,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.errors import FhirError
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9\-_.]{1,64}$")
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class RequestIdAndSizeLimit:
@@ -32,6 +41,8 @@ class RequestIdAndSizeLimit:
         request_id = supplied if _REQUEST_ID_OK.match(supplied) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         rid_header = (b"x-request-id", request_id.encode())
+        path = scope.get("path", "")
+        fhir = path == "/fhir" or path.startswith("/fhir/")
 
         length = headers.get(b"content-length")
         if length is not None:
@@ -59,7 +70,11 @@ class RequestIdAndSizeLimit:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), rid_header]
+                sent = list(message.get("headers", []))
+                sent.append(rid_header)
+                if fhir and not any(k.lower() == b"cache-control" for k, _ in sent):
+                    sent.append(_NO_STORE)
+                message["headers"] = sent
             await send(message)
 
         try:
@@ -78,6 +93,7 @@ class RequestIdAndSizeLimit:
             (b"content-type", b"application/fhir+json; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
             rid_header,
+            _NO_STORE,
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

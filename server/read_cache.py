@@ -219,6 +219,8 @@ class Watcher(threading.Thread):
         self._last_time: Timestamp | None = None
         # (type, id) -> (vid, clusterTime) of the latest event seen for it (recent keys only)
         self._recent: OrderedDict[tuple[str, str], tuple[int, Timestamp]] = OrderedDict()
+        # (type, id) -> vid of this process's own commits whose change event is still to come
+        self._own: OrderedDict[tuple[str, str], int] = OrderedDict()
         cache.usable = self.healthy
 
     # -------------------------------------------------------------------------- health
@@ -307,8 +309,13 @@ class Watcher(threading.Thread):
         ns = change.get("ns") or {}
         if op in ("insert", "update", "replace", "delete"):
             rtype, rid = str(ns.get("coll")), str((change.get("documentKey") or {}).get("_id"))
-            self.cache.invalidate(rtype, rid)
             vid = int((change.get("fullDocument") or {}).get("vid") or 0)
+            with self._cond:
+                own = vid > 0 and self._own.get((rtype, rid)) == vid
+                if own:
+                    del self._own[(rtype, rid)]
+            if not own:
+                self.cache.invalidate(rtype, rid)
             if isinstance(ts, Timestamp):
                 with self._cond:
                     self._recent[(rtype, rid)] = (vid, ts)
@@ -345,6 +352,30 @@ class Watcher(threading.Thread):
         )
         with self._cond:
             self._cond.notify_all()
+
+    def seen(self, resource_type: str, rid: str) -> int | None:
+        """The version in the latest change event seen for the key (recent keys only)."""
+        with self._cond:
+            last = self._recent.get((resource_type, rid))
+        return None if last is None else last[0]
+
+    def expect_own(self, resource_type: str, rid: str, vid: int) -> None:
+        """Note a commit of this process that ``on_commit`` has already invalidated.
+
+        Its change event then carries nothing new, and invalidating again would drop what was
+        filled since the response (a read or a first search page right after one's own
+        write), so ``_apply`` skips exactly that (type, id, vid). Any other version, a delete
+        without a version, or an event that arrived before the commit hook ran (already in
+        ``_recent``, its invalidation came before the response) is handled as before.
+        """
+        with self._cond:
+            seen = self._recent.get((resource_type, rid))
+            if seen is not None and seen[0] >= vid:
+                return
+            self._own[(resource_type, rid)] = vid
+            self._own.move_to_end((resource_type, rid))
+            if len(self._own) > 10_000:
+                self._own.popitem(last=False)
 
     # --------------------------------------------------------------------------- fence
     def fence(self, resource_type: str, rid: str, vid: int) -> bool:
@@ -400,9 +431,11 @@ def plugin(app: Any, state: Any) -> None:
         # Synchronously, before the response: this process never serves the old version again.
         cache.invalidate(event.resource_type, event.resource_id)
         if event.version_id is not None:
+            watcher.expect_own(event.resource_type, event.resource_id, event.version_id)
             watcher.fence(event.resource_type, event.resource_id, event.version_id)
 
     state.hooks.register(HookPoint.POST_COMMIT, on_commit, first=True)
     state.read_cache = cache
+    state.read_cache_watcher = watcher
     state.shutdown_hooks.insert(0, watcher.stop)
     watcher.start()

@@ -3,6 +3,8 @@ request, bounds, and the cache switched off (server/read_cache.py, docs/workers.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,6 +104,56 @@ def test_a_second_read_is_a_cache_hit(cached: tuple[TestClient, FastAPI]) -> Non
     hits = cache.hits
     assert c.get(f"/fhir/Patient/{p['id']}").json() == p
     assert cache.hits == hits + 1
+
+
+def own_event_seen(app: FastAPI, resource_type: str, rid: str, vid: int) -> None:
+    """Wait until this process's change-stream watcher has processed the write's event."""
+    watcher = app.state.consilium.read_cache_watcher
+    deadline = time.monotonic() + 10
+    while (watcher.seen(resource_type, rid) or 0) < vid:
+        assert time.monotonic() < deadline, f"no change event for {resource_type}/{rid}/{vid}"
+        time.sleep(0.02)
+
+
+def test_the_change_event_of_ones_own_write_keeps_the_read_filled_after_it(
+    cached: tuple[TestClient, FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, app = cached
+    watcher = app.state.consilium.read_cache_watcher
+    held = threading.Event()
+    apply = watcher._apply
+
+    def late(change: dict[str, Any]) -> None:  # the event arrives after the next read
+        held.wait(10)
+        apply(change)
+
+    monkeypatch.setattr(watcher, "_apply", late)
+    p = create(c)
+    cache = app.state.consilium.read_cache
+    assert c.get(f"/fhir/Patient/{p['id']}").json() == p  # filled before the event came
+    held.set()
+    own_event_seen(app, "Patient", p["id"], 1)
+    hits = cache.hits
+    assert c.get(f"/fhir/Patient/{p['id']}").json() == p
+    assert cache.hits == hits + 1
+
+
+def test_an_event_of_another_version_than_ones_own_still_invalidates(
+    cached: tuple[TestClient, FastAPI],
+) -> None:
+    c, app = cached
+    p = create(c)
+    watcher = app.state.consilium.read_cache_watcher
+    own_event_seen(app, "Patient", p["id"], 1)
+    assert c.get(f"/fhir/Patient/{p['id']}").status_code == 200  # filled
+    watcher.expect_own("Patient", p["id"], 5)  # as if this process had written version 5
+    # ... but another process wrote version 2: the watcher must drop the cached version 1
+    other = {**p, "meta": {**p["meta"], "versionId": "2"}, "gender": "male"}
+    store = app.state.consilium.store
+    doc = store.resources("Patient").find_one({"_id": p["id"]})
+    store.resources("Patient").replace_one({"_id": p["id"]}, {**doc, "vid": 2, "resource": other})
+    own_event_seen(app, "Patient", p["id"], 2)
+    assert c.get(f"/fhir/Patient/{p['id']}").json()["gender"] == "male"
 
 
 @pytest.mark.parametrize("how", ["put", "patch", "delete", "conditional-put", "transaction"])

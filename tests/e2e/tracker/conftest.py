@@ -1,29 +1,42 @@
-"""One real ``consilium serve --seed`` (auth on) and one headless Debian Chromium per module of
-the tracker's browser tests; a fresh browser context per test."""
+"""One real ``consilium serve`` (auth on) on a copy of seeded demo data and one headless Debian
+Chromium per module of the tracker's browser tests; a fresh browser context per test."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.serve_process import Server
-from tests.e2e.tracker.kit import CHROMIUM, sync_playwright
+from tests.e2e.serve_process import Server, alive
+from tests.e2e.tracker.kit import CHROMIUM, seeded_server, sync_playwright
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 
+@pytest.fixture(scope="session")
+def seeded_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory ``consilium serve --seed`` (auth on) filled and then stopped on, once
+    per test process. Seeding is most of a server's start (about 18 s against 3 s on an idle
+    2-core machine, far more beside another test worker); each module's server starts on a
+    copy of it instead, so modules still never see each other's writes."""
+    data = tmp_path_factory.mktemp("tracker-seeded") / "data"
+    srv = Server(data, {"CONSILIUM_AUTH": "on"}, args=("--seed",), timeout=180)
+    for pid in srv.stop():  # the database child too: its files are copied next
+        deadline = time.monotonic() + 30
+        while alive(pid):
+            assert time.monotonic() < deadline, f"the seeded server's child {pid} did not stop"
+            time.sleep(0.05)
+    return data
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        tmp_path_factory.mktemp("tracker") / "data",
-        {"CONSILIUM_AUTH": "on"},
-        args=("--seed",),
-        timeout=180,
-    )
+def server(seeded_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = seeded_server(seeded_data, tmp_path_factory)
     try:
         yield srv
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 
 from auth.tokens import LEEWAY_SECONDS
 from tests.e2e.serve_process import Server
-from tests.e2e.tracker.kit import BROWSER_MARKS, shot, sign_in
+from tests.e2e.tracker.kit import BROWSER_MARKS, seeded_server, shot, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -26,12 +27,11 @@ KEY = "consilium.tracker.session"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        tmp_path_factory.mktemp("tracker-tokens") / "data",
-        {"CONSILIUM_AUTH": "on", "CONSILIUM_ACCESS_TOKEN_LIFETIME_SECONDS": str(LIFETIME)},
-        args=("--seed",),
-        timeout=180,
+def server(seeded_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = seeded_server(
+        seeded_data,
+        tmp_path_factory,
+        {"CONSILIUM_ACCESS_TOKEN_LIFETIME_SECONDS": str(LIFETIME)},
     )
     try:
         yield srv
