@@ -1,4 +1,4 @@
-"""The case tracker (/app) in a real headless Chromium against a real ``consilium serve --seed``
+"""The case tracker (/app) in a real headless Chromium against a real ``consilium serve`` on seeded demo data
 with authorization on: users sign in through the server's own /oauth/authorize page.
 
 Playwright (PyPI) drives Debian's ``chromium`` (``executable_path``), never a browser build of

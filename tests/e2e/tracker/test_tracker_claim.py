@@ -1,5 +1,5 @@
 """An expert takes ("claims") a case from the queue (/app/queue.html) in a real headless
-Chromium against a real ``consilium serve --seed`` (auth on).
+Chromium against a real ``consilium serve`` on seeded demo data (auth on).
 
 Claiming is accepting the case the engine offered (docs/tracker.md "Submitting and claiming"):
 the seed's ``task-hughes`` is accepted and assigned to ``expert.nephrology``; "Accept and start

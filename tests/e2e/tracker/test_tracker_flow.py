@@ -1,5 +1,5 @@
 """The whole second-opinion loop through the case tracker's forms, in a real headless Chromium
-against a real ``consilium serve --seed`` (auth on): the assigned expert starts the review and
+against a real ``consilium serve`` on seeded demo data (auth on): the assigned expert starts the review and
 asks a question, the clinic answers, the expert files the final report (refused by
 ``$validate`` first, then fixed), the clinic downloads the PDF, the insurer sees the status and
 no conclusion. The seed's ``task-hughes`` is accepted and assigned to ``expert.nephrology``, its

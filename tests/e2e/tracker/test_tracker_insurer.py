@@ -1,5 +1,5 @@
 """The tracker's insurer and coordinator pages (dashboard, member lookup, worklist filters,
-reassign) in a real headless Chromium against a real ``consilium serve --seed`` with auth on.
+reassign) in a real headless Chromium against a real ``consilium serve`` on seeded demo data with auth on.
 
 Same set-up as test_tracker_browser.py (own server, own browser, Debian's chromium); each figure
 on a page is checked against the FHIR call it comes from, made with the same user's token.
