@@ -58,20 +58,31 @@ class ScreenshotNotTaken(UserWarning):
 
 
 def shot(page: Page, name: str) -> None:
-    """A screenshot for people reading build/screenshots, not a check: Chromium's full-page
-    capture has timed out beside another browser and two servers on 2 cores, after every
-    assertion before it passed, so a capture that does not finish is a warning, not a failure."""
+    """A screenshot for people reading build/screenshots, not a check, so a capture that does
+    not finish is a warning, not a failure.
+
+    Chromium's capture never finishes when the page navigates under it (the tracker reloads
+    itself 600 ms after a successful action): it waited out the whole timeout. So the capture
+    waits for the current page's load, gives up after 15 s, and is tried once more on the page
+    that has loaded since."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        page.screenshot(
-            path=str(SHOTS / f"{name}.png"), full_page=True, animations="disabled", timeout=60_000
-        )
-    except PlaywrightTimeout:
-        warnings.warn(
-            f"screenshot {name} not taken: Chromium did not finish it",
-            ScreenshotNotTaken,
-            stacklevel=2,
-        )
+    for attempt in (1, 2):
+        try:
+            page.wait_for_load_state("load")
+            page.screenshot(
+                path=str(SHOTS / f"{name}.png"),
+                full_page=True,
+                animations="disabled",
+                timeout=15_000,
+            )
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                warnings.warn(
+                    f"screenshot {name} not taken: Chromium did not finish it",
+                    ScreenshotNotTaken,
+                    stacklevel=2,
+                )
 
 
 def sign_in(page: Page, server: Server, credentials: dict[str, Any], user: str) -> None:

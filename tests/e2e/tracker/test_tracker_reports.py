@@ -57,8 +57,13 @@ def test_expert_amends_a_final_report_with_a_coded_finding(
     )
     assert options, "the coded finding offers the covered serious conditions"
     page.get_by_label("Coded finding: diagnosis").select_option(options[0])
-    page.get_by_role("button", name="Check and file the amendment").click()
-    page.get_by_text("Amendment filed (amended").wait_for()
+    # The page reloads itself 600 ms after "filed" (actions.js): wait for the reloaded page,
+    # which shows the amended report, before the screenshot (a capture racing the reload hung).
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check and file the amendment").click()
+        page.get_by_text("Amendment filed (amended").wait_for()
+    page.locator("#report-form[data-mode=amend]").wait_for()
+    assert page.get_by_label("Conclusion").input_value() == AMENDED
     shot(page, "report-amended")
 
     after = get(server, credentials, f"DiagnosticReport/{REPORT}")
