@@ -46,7 +46,7 @@ EXTRACTORS: dict[str, Extractor] = {
 INDEXED_SUFFIXES: dict[str, tuple[str, ...]] = {
     "token": ("",),
     "string": ("",),
-    "date": ("@eq", "@lo", "@hi", "@day"),
+    "date": ("@lo", "@hi", "@day"),  # not @eq: an eq search drives on @lo (types/date.build)
     "reference": ("",),
     "quantity": ("", "@u"),
     "number": ("",),
@@ -59,7 +59,6 @@ INDEXED_SUFFIXES: dict[str, tuple[str, ...]] = {
 COMPOUND_PAIRS: tuple[tuple[str, str], ...] = (  # in order of preference
     ("patient", "status"),
     ("subject", "status"),  # only on types without a patient parameter
-    ("code", "date@eq"),
     ("code", "date@day"),
     ("code", "date@lo"),
     ("code", "date@hi"),
