@@ -36,7 +36,7 @@ from server.database import HISTORY, Doc, Store
 from server.errors import FhirError, Issue, conflict, gone, not_found, precondition_failed
 from server.hooks import HookPoint, Hooks, WriteEvent
 from server.search import residual
-from server.search.index import extract_index, keyed_fields, windowed_fields
+from server.search.index import extract_index, key_layout, windowed_fields
 from server.search.keys import WALK_INDEX, Window, drive, elem_match, walks_live, window_of
 from server.search.query import and_merge
 from server.storage import (
@@ -310,7 +310,8 @@ class Repository:
             self.flush_writes()
         db_part, access_check = self.security.access_parts(resource_type)
         all_checks = [*checks, access_check] if access_check else list(checks)
-        query = self._driven(resource_type, flt, db_part, include_deleted)
+        query, key_checks = self._driven(resource_type, flt, db_part, include_deleted)
+        all_checks += key_checks
         if window is not None or longer:
             driver = window_of(windowed_fields(resource_type), query)
             if driver is None:
@@ -352,16 +353,20 @@ class Repository:
             if limit and sent >= limit:
                 return
 
-    def _driven(self, resource_type: str, flt: Doc, db_part: Doc, include_deleted: bool) -> Doc:
+    def _driven(
+        self, resource_type: str, flt: Doc, db_part: Doc, include_deleted: bool
+    ) -> tuple[Doc, list[Doc]]:
+        """The find's query, and what to re-check on its documents (``keys.drive``)."""
         base: list[Doc] = [] if include_deleted else [{"deleted": False}]
-        return and_merge([*base, *drive(keyed_fields(resource_type), [flt, db_part])])
+        parts, checks = drive(key_layout(resource_type), [flt, db_part])
+        return and_merge([*base, *parts]), checks
 
     def window_for(self, resource_type: str, flt: Doc) -> Window | None:
         """The window driver of ``flt`` as this request's ``find_visible`` would run it (its
         access filter included), or None when windows cannot serve it (``keys.window_of``)."""
         db_part, _ = self.security.access_parts(resource_type)
-        query = self._driven(resource_type, flt, db_part, False)
-        return window_of(windowed_fields(resource_type), query)
+        query, checks = self._driven(resource_type, flt, db_part, False)
+        return None if checks else window_of(windowed_fields(resource_type), query)
 
     def fetch_visible(
         self, keys: Sequence[str], read: Mapping[str, Doc] | None = None

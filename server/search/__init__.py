@@ -19,7 +19,8 @@ token          ``<code>``: ``system|code``, ``code`` and ``|code`` (no system);
 string         ``<code>``: normalized (casefold, accents stripped) parts; ``<code>@exact``
 date           ``<code>@lo`` / ``<code>@hi``: UTC bounds as fixed-width text;
                ``<code>@eq``: precision keys of every unit containing the value ("1970",
-               "1970-03", …); ``<code>@day``: UTC days touched (``~`` if > 62 days)
+               "1970-03", …; in ``idx`` only, not ``ks``: docs/indexing.md);
+               ``<code>@day``: UTC days touched (``~`` if > 62 days)
 reference      ``<code>``: ``Type/id`` (absolute URLs and canonicals as written);
                ``<code>@id``: identifier tokens (``:identifier``)
 quantity       ``<code>``: numbers; ``<code>@u``: ``unit<US>sortable-number`` per unit form

@@ -46,7 +46,7 @@ EXTRACTORS: dict[str, Extractor] = {
 INDEXED_SUFFIXES: dict[str, tuple[str, ...]] = {
     "token": ("",),
     "string": ("",),
-    "date": ("@eq", "@lo", "@hi", "@day"),
+    "date": ("@lo", "@hi", "@day"),  # not @eq: an eq search drives on @lo (types/date.build)
     "reference": ("",),
     "quantity": ("", "@u"),
     "number": ("",),
@@ -59,7 +59,6 @@ INDEXED_SUFFIXES: dict[str, tuple[str, ...]] = {
 COMPOUND_PAIRS: tuple[tuple[str, str], ...] = (  # in order of preference
     ("patient", "status"),
     ("subject", "status"),  # only on types without a patient parameter
-    ("code", "date@eq"),
     ("code", "date@day"),
     ("code", "date@lo"),
     ("code", "date@hi"),
@@ -152,7 +151,46 @@ def indexed_fields(resource_type: str) -> tuple[str, ...]:
 
 @cache
 def keyed_fields(resource_type: str) -> frozenset[str]:
+    """Every field keys can drive (``key_layout``: stored, or served by stored keys)."""
     return frozenset(indexed_fields(resource_type))
+
+
+# Observation's ``combo-X`` is ``X`` of the Observation or of one of its components, so its
+# values are the union of ``X``'s and ``component-X``'s, and storing all three writes every
+# value's keys twice (11 of an ordinary lab Observation's 52 keys). Which of them keeps its
+# keys follows how ``X`` is searched: a token is searched by equality and its keys are windowed
+# (``WINDOWED_TYPES``), so ``X`` and ``component-X`` keep theirs and ``combo-X`` is an ``$in``
+# over both; quantities and composites are searched by ranges, which are no union of two key
+# ranges, so ``combo-X`` keeps its keys and ``X`` and ``component-X`` scan them (a superset,
+# their own condition filtering). Checked against the registry's expressions in
+# tests/server/search/test_combo_keys.py.
+COMBO = "combo-"
+COMPONENT = "component-"
+
+
+@cache
+def key_layout(resource_type: str) -> keys.KeyLayout:
+    """Which keyed fields are written as keys, and how the others drive (``keys.KeyLayout``)."""
+    params = indexable_params(resource_type)
+    unions: dict[str, tuple[str, ...]] = {}
+    shared: dict[str, str] = {}
+    for code, p in params.items():
+        base = code.removeprefix(COMBO)
+        part = COMPONENT + base
+        if base == code or base not in params or part not in params:
+            continue
+        for suffix in INDEXED_SUFFIXES.get(p.type, ()):
+            if p.type in WINDOWED_TYPES:
+                unions[code + suffix] = (base + suffix, part + suffix)
+            else:
+                shared[base + suffix] = code + suffix
+                shared[part + suffix] = code + suffix
+    stored = keyed_fields(resource_type) - set(unions) - set(shared)
+    return keys.KeyLayout(stored, unions, shared)
+
+
+def stored_fields(resource_type: str) -> frozenset[str]:
+    return key_layout(resource_type).stored
 
 
 # Parameter types whose searches are equality on one key (token, reference, uri, a string's
@@ -186,7 +224,7 @@ def windowed_fields(resource_type: str) -> frozenset[str]:
     }
     if resource_type in patient_compartment() or resource_type == "Patient":
         fields.add(COMPARTMENT)
-    return frozenset(fields) & keyed_fields(resource_type)
+    return frozenset(fields) & stored_fields(resource_type)
 
 
 def index_models(resource_type: str) -> list[IndexModel]:
@@ -199,8 +237,8 @@ def index_models(resource_type: str) -> list[IndexModel]:
 
 
 def search_keys(resource_type: str, idx: dict[str, list[Any]]) -> list[str]:
-    """The ``ks`` list stored beside ``idx`` (``keys.keys_of`` on this type's keyed fields)."""
-    return keys.keys_of(keyed_fields(resource_type), idx)
+    """The ``ks`` list stored beside ``idx`` (``keys.keys_of`` on this type's stored fields)."""
+    return keys.keys_of(stored_fields(resource_type), idx)
 
 
 def window_keys(resource_type: str, ks: list[str], bucket: str) -> list[str]:

@@ -21,8 +21,9 @@ conjunct that should drive the scan into its ``ks`` equivalent.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,14 +203,54 @@ def translate(field: str, cond: Any) -> tuple[Any, bool] | None:
     return (bounds, True) if bounds is not None else None
 
 
-def _keyed_field(name: str, keyed: frozenset[str]) -> str | None:
-    if not name.startswith("idx."):
-        return None
-    field = name[4:]
-    return field if field in keyed else None
+@dataclass(frozen=True)
+class KeyLayout:
+    """Which ``idx`` fields a type writes as keys, and how the others drive a key scan anyway.
+
+    Why not every field: some fields' values are exactly another field's, or the union of
+    others' (Observation's ``combo-code`` is ``code`` plus ``component-code``), and a stored
+    key is an index entry on every write. ``unions[f]`` names the stored fields whose keys
+    together are ``f``'s (an equality on ``f`` is one ``$in`` over them: exact);
+    ``shared[f]`` names the stored field whose keys include all of ``f``'s (a scan of it is a
+    superset, so ``f``'s own condition stays beside it for the database to filter).
+    """
+
+    stored: frozenset[str]
+    unions: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    shared: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def drives(self, name: str) -> str | None:
+        """The ``idx`` field of query field ``name`` when keys can drive it."""
+        if not name.startswith("idx."):
+            return None
+        f = name[4:]
+        return f if f in self.stored or f in self.unions or f in self.shared else None
+
+    def translate(self, f: str, cond: Any) -> tuple[Any, bool] | None:
+        """``translate`` for any field ``drives`` accepts."""
+        if f in self.stored:
+            return translate(f, cond)
+        if f in self.shared:  # a superset: ``drive`` moves the condition to the re-checks
+            got = translate(self.shared[f], cond)
+            return None if got is None else (got[0], False)
+        values = _equalities(cond)
+        if values is None:  # a union of ranges is no one key range
+            return None
+        return {"$in": [key(t, v) for t in self.unions[f] for v in values]}, True
 
 
-def _or_keys(branches: Any, keyed: frozenset[str]) -> list[str] | None:
+def _equalities(cond: Any) -> list[str] | None:
+    if isinstance(cond, str):
+        return [cond]
+    if isinstance(cond, dict) and set(cond) == {"$eq"} and isinstance(cond["$eq"], str):
+        return [cond["$eq"]]
+    if isinstance(cond, dict) and set(cond) == {"$in"} and cond["$in"]:
+        values = cond["$in"]
+        return list(values) if all(isinstance(v, str) for v in values) else None
+    return None
+
+
+def _or_keys(branches: Any, layout: KeyLayout) -> list[str] | None:
     """An OR of equalities / ``$in`` on keyed fields as one ``$in`` of keys (exact)."""
     if not isinstance(branches, list) or not branches:
         return None
@@ -218,8 +259,8 @@ def _or_keys(branches: Any, keyed: frozenset[str]) -> list[str] | None:
         if not isinstance(branch, dict) or len(branch) != 1:
             return None
         name, cond = next(iter(branch.items()))
-        field = _keyed_field(name, keyed)
-        got = translate(field, cond) if field is not None else None
+        f = layout.drives(name)
+        got = layout.translate(f, cond) if f is not None else None
         if got is None or not got[1]:
             return None
         ks, _ = got
@@ -232,25 +273,32 @@ def _or_keys(branches: Any, keyed: frozenset[str]) -> list[str] | None:
     return out
 
 
-def _drive_one(flt: Doc, keyed: frozenset[str]) -> Doc | None:
-    """``flt`` with its first drivable conjunct in ``ks`` form (None: nothing to drive)."""
+def _drive_one(flt: Doc, layout: KeyLayout, checks: list[Doc]) -> Doc | None:
+    """``flt`` with its first drivable conjunct in ``ks`` form (None: nothing to drive).
+
+    A conjunct on a ``shared`` field is appended to ``checks`` instead of staying beside its
+    keys: SecantusDB serves a query from the ``ks`` index only when nothing but ``deleted``
+    is beside it, so it would scan the collection."""
     if "_id" in flt or KEYS in flt:  # the _id index is better; or already driven
         return None
     for name, cond in flt.items():
         if name == "$or":
-            ors = _or_keys(cond, keyed)
+            ors = _or_keys(cond, layout)
             if ors is not None:
                 out = {k: v for k, v in flt.items() if k != "$or"}
                 out[KEYS] = {"$in": list(dict.fromkeys(ors))}
                 return out
             continue
-        field = _keyed_field(name, keyed)
-        if field is None:
+        f = layout.drives(name)
+        if f is None:
             continue
-        got = translate(field, cond)
+        got = layout.translate(f, cond)
         if got is None:
             continue
         ks, exact = got
+        if f in layout.shared:
+            checks.append({name: cond})
+            exact = True
         out = {k: v for k, v in flt.items() if not (exact and k == name)}
         out[KEYS] = ks
         return out
@@ -258,7 +306,7 @@ def _drive_one(flt: Doc, keyed: frozenset[str]) -> Doc | None:
     if isinstance(nested, list):
         for i, part in enumerate(nested):
             if isinstance(part, dict):
-                driven = _drive_one(part, keyed)
+                driven = _drive_one(part, layout, checks)
                 if driven is not None:
                     out = {k: v for k, v in flt.items() if k != "$and"}
                     rest = [*nested[:i], *nested[i + 1 :]]
@@ -278,19 +326,21 @@ def _merge(a: Doc, b: Doc) -> Doc:
     return out
 
 
-def drive(keyed: frozenset[str], parts: Sequence[Doc]) -> list[Doc]:
-    """``parts`` (ANDed, in order of preference) with one conjunct rewritten to drive ``ks``.
+def drive(layout: KeyLayout, parts: Sequence[Doc]) -> tuple[list[Doc], list[Doc]]:
+    """``parts`` (ANDed, in order of preference) with one conjunct rewritten to drive ``ks``,
+    and the conditions the caller re-checks on what that finds (``KeyLayout.shared``).
 
     The first part that can drive wins: the search planner's chosen driver comes first
     (``server.search.query.split_for_index`` already ranked it), the access filter after.
     """
+    checks: list[Doc] = []
     if any("_id" in p for p in parts):
-        return list(parts)
+        return list(parts), checks
     for i, part in enumerate(parts):
-        driven = _drive_one(part, keyed)
+        driven = _drive_one(part, layout, checks)
         if driven is not None:
-            return [*parts[:i], driven, *parts[i + 1 :]]
-    return list(parts)
+            return [*parts[:i], driven, *parts[i + 1 :]], checks
+    return list(parts), checks
 
 
 def elem_match(query: Doc) -> Doc:

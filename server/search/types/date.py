@@ -4,7 +4,8 @@ Stored as fixed-width UTC text: ``<code>@lo`` (range starts), ``<code>@hi`` (inc
 ``<code>@eq`` (the precision keys — ``1970``, ``1970-03``, ``1970-03-15`` … — of every calendar
 unit that wholly contains the value). Then each prefix is one index-friendly comparison:
 
-- ``eq`` → the value lies within the query's unit: one equality on ``@eq``;
+- ``eq`` → the value lies within the query's unit: one equality on ``@eq``, checked on the
+  candidates of the ``@lo`` range it implies (``@eq`` is not an index key: ``build``);
 - ``gt``/``sa``/``ge``/``lt``/``eb``/``le`` → one bound on ``@hi`` or ``@lo``;
 - ``ne`` → not ``eq``; ``ap`` → overlap with the range widened by 10% of its distance to now.
 """
@@ -145,6 +146,22 @@ def condition(code: str, prefix: str, r: DateRange, key: str) -> Filter:
 
 
 def build(code: str, modifier: str | None, values: Sequence[str]) -> Filter:
+    """The values' OR; for ``eq`` values also the range of ``@lo`` they imply.
+
+    Why the implied range: ``@eq`` values are stored in ``idx`` but are not index keys (each
+    value has one per calendar unit that contains it, and ``code+date@eq`` doubled them: 15 of
+    a lab Observation's keys). A value within a query's unit starts within it, so every ``eq``
+    match has an ``@lo`` in ``[first start, last end]`` of the units asked for: that range
+    drives the index scan (alone, or as ``code+date@lo``), and ``@eq`` decides exactly.
+    """
     if modifier is not None:
         raise QueryError(f"modifier :{modifier} is not supported on date parameters")
-    return any_of([condition(code, *parse(raw)) for raw in values])
+    parsed = [parse(raw) for raw in values]
+    out = any_of([condition(code, *p) for p in parsed])
+    if parsed and all(prefix == "eq" for prefix, _, _ in parsed):
+        lo = field(code, "@lo")
+        out = {
+            **out,
+            lo: {"$gte": min(r.lo for _, r, _ in parsed), "$lte": max(r.hi for _, r, _ in parsed)},
+        }
+    return out

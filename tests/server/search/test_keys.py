@@ -11,6 +11,7 @@ from server.search.keys import (
     BUCKETS,
     KSEP,
     KSEP_NEXT,
+    KeyLayout,
     Window,
     drive,
     elem_match,
@@ -97,7 +98,7 @@ def test_translate(cond: Any, expected: Any) -> None:
     ],
 )
 def test_drive(parts: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
-    assert drive(KEYED, parts) == expected
+    assert drive(KeyLayout(KEYED), parts) == (expected, [])
 
 
 @pytest.mark.parametrize(

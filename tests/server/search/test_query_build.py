@@ -48,9 +48,39 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("Patient", "name:contains", "a.*", {"idx.name": {"$regex": r"a\.\*"}}),
     ("Patient", "family:missing", "false", {"idx.family": {"$exists": True}}),
     # date
-    ("Patient", "birthdate", "1970", {"idx.birthdate@eq": "1970"}),
-    ("Patient", "birthdate", "1970-03", {"idx.birthdate@eq": "1970-03"}),
-    ("Patient", "birthdate", "eq1970-03-15", {"idx.birthdate@eq": "1970-03-15"}),
+    (
+        "Patient",
+        "birthdate",
+        "1970",
+        {
+            "idx.birthdate@lo": {
+                "$gte": "1970-01-01T00:00:00.000Z",
+                "$lte": "1970-12-31T23:59:59.999Z",
+            },
+        },
+    ),
+    (
+        "Patient",
+        "birthdate",
+        "1970-03",
+        {
+            "idx.birthdate@lo": {
+                "$gte": "1970-03-01T00:00:00.000Z",
+                "$lte": "1970-03-31T23:59:59.999Z",
+            },
+        },
+    ),
+    (
+        "Patient",
+        "birthdate",
+        "eq1970-03-15",
+        {
+            "idx.birthdate@lo": {
+                "$gte": "1970-03-15T00:00:00.000Z",
+                "$lte": "1970-03-15T23:59:59.999Z",
+            },
+        },
+    ),
     ("Patient", "birthdate", "gt1970", {"idx.birthdate@hi": {"$gt": "1970-12-31T23:59:59.999Z"}}),
     ("Patient", "birthdate", "ge1970", {"idx.birthdate@hi": {"$gte": "1970-01-01T00:00:00.000Z"}}),
     (
@@ -71,7 +101,12 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
         "Observation",
         "date",
         "2020-01-01T10:00+02:00",
-        {"idx.date@eq": "2020-01-01T08:00"},
+        {
+            "idx.date@lo": {
+                "$gte": "2020-01-01T08:00:00.000Z",
+                "$lte": "2020-01-01T08:00:59.999Z",
+            },
+        },
     ),
     (
         "Observation",
@@ -141,7 +176,17 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("Patient", "_id", "a1", {"_id": "a1"}),
     ("Patient", "_id", "a1,b2", {"_id": {"$in": ["a1", "b2"]}}),
     ("Patient", "_tag", "http://t|x", {"idx._tag": "http://t|x"}),
-    ("Patient", "_lastUpdated", "2020", {"idx._lastUpdated@eq": "2020"}),
+    (
+        "Patient",
+        "_lastUpdated",
+        "2020",
+        {
+            "idx._lastUpdated@lo": {
+                "$gte": "2020-01-01T00:00:00.000Z",
+                "$lte": "2020-12-31T23:59:59.999Z",
+            },
+        },
+    ),
     ("Patient", "_profile", "http://p", {"idx._profile": "http://p"}),
 ]
 
@@ -194,6 +239,14 @@ def test_repeated_parameter_is_and() -> None:
     assert fields.count("idx.given") >= 2
 
 
+def test_a_date_eq_drives_on_its_lo_range_and_rechecks_the_unit() -> None:
+    p = plan("Patient", [("birthdate", "1970-03")])
+    assert p.filter == {
+        "idx.birthdate@lo": {"$gte": "1970-03-01T00:00:00.000Z", "$lte": "1970-03-31T23:59:59.999Z"}
+    }
+    assert {"idx.birthdate@eq": "1970-03"} in p.residual
+
+
 def test_unindexable_clauses_alone_go_to_the_database() -> None:
     p = plan("Patient", [("name:contains", "x")])
     assert p.filter == {"idx.name": {"$regex": "x"}}
@@ -220,7 +273,13 @@ def test_unindexable_clauses_alone_go_to_the_database() -> None:
         (
             "Observation",
             [("code", "1-1"), ("date", "2020-05")],
-            {"idx.code+date@eq": "1-1" + SEP + "2020-05"},
+            # eq drives on the @lo range it implies; @eq itself is re-checked
+            {
+                "idx.code+date@lo": {
+                    "$gte": "1-1" + SEP + "2020-05-01T00:00:00.000Z",
+                    "$lte": "1-1" + SEP + "2020-05-31T23:59:59.999Z",
+                }
+            },
         ),
     ],
 )
