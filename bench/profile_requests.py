@@ -18,6 +18,9 @@ quickest of ``--rounds`` passes, since a shared machine only ever adds time):
 - process CPU per request (adds the audit writer's and other background threads' share);
 - database commands per request by name, on the request thread and on background threads (a
   pymongo ``CommandListener`` registered globally, so the auth store's client counts too);
+- the request thread's wait per request on each command and collection (``insert Patient``,
+  ``insert _history``, ``commitTransaction``…): where a write's database time goes, which the
+  CPU figures above leave out (the database is another process);
 
 then the Python function calls per request and the top functions of ``-n`` more FHIR requests
 under cProfile (the call count is the figure to compare on a busy machine: load moves times,
@@ -42,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +84,15 @@ class CommandCounter(FindRecorder):
         self.main = threading.get_ident()
         self.request: Counter[str] = Counter()
         self.background: Counter[str] = Counter()
+        self.request_ms: defaultdict[str, float] = defaultdict(
+            float
+        )  # wait per command + collection
+        self._names: dict[int, str] = {}
 
     def reset(self) -> None:
         self.request.clear()
         self.background.clear()
+        self.request_ms.clear()
         self.finds.clear()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -94,7 +102,15 @@ class CommandCounter(FindRecorder):
             self.background[event.command_name] += 1
             return
         self.request[event.command_name] += 1
+        target = event.command.get(event.command_name)
+        where = f" {target}" if isinstance(target, str) else ""
+        self._names[event.request_id] = event.command_name + where
         super().started(event)  # the request thread's finds, for the floor to replay
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        name = self._names.pop(event.request_id, None)
+        if name is not None:
+            self.request_ms[name] += event.duration_micros / 1000
 
 
 async def _inline(func: Callable[..., Any], *args: Any, **_: Any) -> Any:
@@ -118,6 +134,7 @@ class Timed:
     process_ms: float
     request_commands: dict[str, float]
     background_commands: dict[str, float]
+    request_command_ms: dict[str, float]
 
 
 async def timed(
@@ -146,6 +163,7 @@ async def timed(
         best[1] / n * 1000,
         {k: v / n for k, v in sorted(counter.request.items())},
         {k: v / n for k, v in sorted(counter.background.items())},
+        {k: v / n for k, v in sorted(counter.request_ms.items())},
     )
 
 
@@ -164,6 +182,10 @@ def report(name: str, fhir: Timed, floor: Timed, prof: cProfile.Profile, a: Any)
     print(f"commands/request    FHIR request thread {commands(fhir.request_commands)}")
     print(f"                    FHIR background     {commands(fhir.background_commands)}")
     print(f"                    floor               {commands(floor.request_commands)}")
+    # wall ms the request thread waited per command (the database's work plus the wire; of
+    # the last round, so a busy machine moves it): where the write path's time goes
+    print(f"database ms/request FHIR request thread {commands(fhir.request_command_ms)}")
+    print(f"                    floor               {commands(floor.request_command_ms)}")
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
     # A count, not a time: the one figure here the machine's other work cannot move.
